@@ -1,0 +1,390 @@
+//! `logsentinel replay FILE --format FMT [--warmup N] [--storage DIR] [--project NAME]
+//! [--session-pattern REGEX] [--jsonl OUT]`.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use logsentinel::{
+    Config, Error, LogFormat, LogRecord, NewProject, Phase, SessionVerdict, TenantDetector,
+};
+use serde::Serialize;
+
+/// Lines per `detect_batch` call.
+const BATCH: usize = 256;
+
+/// Arguments of `replay`.
+#[derive(Args, Clone)]
+pub struct ReplayArgs {
+    /// Log file to stream, in order.
+    pub file: PathBuf,
+    /// Header format of the file.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Warmup threshold of the project (logs); default WARMUP_THRESHOLD or 10,000.
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Storage directory (default: STORAGE_DIR, or a fresh temporary directory removed at the end).
+    #[arg(long)]
+    pub storage: Option<PathBuf>,
+    /// Project name: an existing project of that name in the storage is reused, else it is created.
+    #[arg(long, default_value = "replay")]
+    pub project: String,
+    /// Regex whose first match (or first capture group) in a line is its session id.
+    #[arg(long)]
+    pub session_pattern: Option<String>,
+    /// Write one object per line, and one per closed session, to this file.
+    #[arg(long)]
+    pub jsonl: Option<PathBuf>,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Serialize)]
+struct LineOut<'a> {
+    line: usize,
+    session_id: Option<&'a str>,
+    is_anomaly: bool,
+    anomaly_score: f32,
+    model_type: &'static str,
+    phase: &'static str,
+    template_id: u32,
+    template: &'a str,
+    reasons: &'a [String],
+}
+
+#[derive(Serialize)]
+struct SessionOut<'a> {
+    session_end: bool,
+    session_id: &'a str,
+    is_anomaly: bool,
+    anomaly_score: f32,
+    model_type: &'static str,
+    phase: &'static str,
+    reason: logsentinel::CloseReason,
+    lines: u64,
+    missing_templates: &'a [String],
+    reasons: &'a [String],
+}
+
+/// What a replay found (also printed as its summary).
+#[derive(Debug, Default)]
+pub struct ReplaySummary {
+    /// Lines streamed.
+    pub lines: usize,
+    /// Lines per phase.
+    pub lines_per_phase: HashMap<&'static str, usize>,
+    /// Seconds spent scoring per phase (training waits excluded).
+    pub secs_per_phase: HashMap<&'static str, f64>,
+    /// Line after which the student served (1-based), if it did.
+    pub student_from_line: Option<usize>,
+    /// Seconds the training took.
+    pub training_secs: Option<f64>,
+    /// Lines flagged.
+    pub anomalous_lines: usize,
+    /// Sessions flagged (by a line or at their end).
+    pub anomalous_sessions: usize,
+    /// Sessions seen.
+    pub sessions: usize,
+}
+
+struct KeyFile {
+    path: PathBuf,
+    keys: HashMap<String, String>,
+}
+
+impl KeyFile {
+    // The CLI is itself a host of the library: like any host it keeps the keys it was given, outside the
+    // database (which holds only their hashes), readable by its owner only.
+    fn load(storage: &Path) -> Self {
+        let path = storage.join("cli-keys.json");
+        let keys = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Self { path, keys }
+    }
+
+    fn save(&self) -> Result<(), Error> {
+        std::fs::write(&self.path, serde_json::to_vec_pretty(&self.keys)?)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `replay`.
+pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
+    let format: LogFormat = args.format.parse()?;
+    let mut config = Config::from_env()?;
+    let _temp;
+    match &args.storage {
+        Some(dir) => config.storage_dir = dir.clone(),
+        None if std::env::var_os("STORAGE_DIR").is_some()
+            || std::env::var_os("LOGSENTINEL_STORAGE_DIR").is_some() => {}
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("logsentinel-replay-")
+                .tempdir()
+                .map_err(|e| {
+                    Error::storage(format!("cannot create a temporary storage directory: {e}"))
+                })?;
+            config.storage_dir = t.path().to_path_buf();
+            _temp = t;
+        }
+    }
+    let lines = crate::read_lines(&args.file)?;
+    let det = TenantDetector::open(config.clone())?;
+    let mut keys = KeyFile::load(&config.storage_dir);
+    let existing = det
+        .list_projects()?
+        .into_iter()
+        .find(|p| p.project_name == args.project);
+    let key = match existing {
+        Some(p) => match keys.keys.get(&p.project_id) {
+            Some(k) if det.status(k).is_ok() => k.clone(),
+            _ => {
+                eprintln!(
+                    "replay: project {:?} exists but its key is not in {}: rotating it",
+                    args.project,
+                    keys.path.display()
+                );
+                det.rotate_key_by_id(&p.project_id)?
+            }
+        },
+        None => {
+            let mut np = NewProject::named(&args.project).format(format);
+            np.warmup_threshold = args.warmup;
+            np.session_pattern = args.session_pattern.clone();
+            det.create_project(np)?.api_key
+        }
+    };
+    let status = det.status(&key)?;
+    keys.keys.insert(status.project_id.clone(), key.clone());
+    keys.save()?;
+    eprintln!(
+        "replay: {} lines of {} into project {:?} ({}; warmup {} logs, {} seen so far) under {}",
+        lines.len(),
+        args.file.display(),
+        args.project,
+        status.format,
+        status.warmup_threshold,
+        status.log_count,
+        config.storage_dir.display()
+    );
+
+    let mut out: Option<Box<dyn Write>> = match &args.jsonl {
+        Some(p) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p)
+                .map_err(|e| Error::invalid_input(format!("cannot create {}: {e}", p.display())))?,
+        ))),
+        None => None,
+    };
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(lines.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} lines {per_sec} {msg}",
+            )
+            .map_err(|e| Error::invalid_input(e.to_string()))?,
+        );
+        b
+    };
+
+    let mut summary = ReplaySummary::default();
+    let mut template_flags: HashMap<String, usize> = HashMap::new();
+    let mut flagged_sessions: HashSet<String> = HashSet::new();
+    let mut sessions: HashSet<String> = HashSet::new();
+    let mut idx = 0;
+    while idx < lines.len() {
+        let st = det.status(&key)?;
+        let mut size = BATCH;
+        if st.phase == Phase::Warmup && st.log_count < st.warmup_threshold {
+            size = size.min((st.warmup_threshold - st.log_count) as usize);
+        }
+        let end = (idx + size).min(lines.len());
+        let records: Vec<LogRecord> = lines[idx..end].iter().map(LogRecord::new).collect();
+        let started = Instant::now();
+        let batch = det.detect_batch(&key, &records)?;
+        let phase = batch
+            .results
+            .first()
+            .map(|d| d.phase.as_str())
+            .unwrap_or("warmup");
+        *summary.secs_per_phase.entry(phase).or_default() += started.elapsed().as_secs_f64();
+        for (k, d) in batch.results.iter().enumerate() {
+            *summary.lines_per_phase.entry(d.phase.as_str()).or_default() += 1;
+            if let Some(s) = &d.session_id {
+                sessions.insert(s.clone());
+            }
+            if d.is_anomaly {
+                summary.anomalous_lines += 1;
+                *template_flags.entry(d.template.clone()).or_default() += 1;
+                if let Some(s) = &d.session_id {
+                    flagged_sessions.insert(s.clone());
+                }
+            }
+            if d.phase == Phase::Active && summary.student_from_line.is_none() {
+                summary.student_from_line = Some(idx + k + 1);
+            }
+            if let Some(w) = out.as_mut() {
+                serde_json::to_writer(
+                    &mut *w,
+                    &LineOut {
+                        line: idx + k + 1,
+                        session_id: d.session_id.as_deref(),
+                        is_anomaly: d.is_anomaly,
+                        anomaly_score: d.anomaly_score,
+                        model_type: d.model_type.as_str(),
+                        phase: d.phase.as_str(),
+                        template_id: d.template_id,
+                        template: &d.template,
+                        reasons: &d.reasons,
+                    },
+                )?;
+                w.write_all(b"\n")?;
+            }
+        }
+        idx = end;
+        bar.set_position(idx as u64);
+        let verdicts = det.poll_session_verdicts(&key, usize::MAX)?;
+        write_verdicts(&mut out, &verdicts, &mut flagged_sessions)?;
+
+        // At the threshold, wait for the student so a replay is reproducible.
+        let st = det.status(&key)?;
+        if st.phase == Phase::Training {
+            bar.set_message("training the student...");
+            let job = det.wait_for_training(&key, None)?;
+            bar.set_message("");
+            let st = det.status(&key)?;
+            summary.training_secs = st.training.last_duration_secs;
+            match job {
+                Some(j) if j.state == logsentinel::JobState::Succeeded => bar.println(format!(
+                    "student trained in {:.1} s (teacher fine-tune {:.1} s, distillation {:.1} s); it serves from line {}",
+                    st.training.last_duration_secs.unwrap_or(0.0),
+                    st.training.last_teacher_finetune_secs.unwrap_or(0.0),
+                    st.training.last_distill_secs.unwrap_or(0.0),
+                    idx + 1
+                )),
+                Some(j) => bar.println(format!(
+                    "training ended {:?}: {}; the teacher keeps serving",
+                    j.state,
+                    j.error.unwrap_or_default()
+                )),
+                None => {}
+            }
+        } else if let Some(reason) = st.training.waiting_reason.as_ref().filter(|_| {
+            st.phase == Phase::Warmup
+                && st.log_count >= st.warmup_threshold
+                && idx % (BATCH * 40) == 0
+        }) {
+            bar.println(format!("still in warmup: {reason}"));
+        }
+    }
+    let verdicts = det.close_all_sessions(&key)?;
+    write_verdicts(&mut out, &verdicts, &mut flagged_sessions)?;
+    if let Some(mut w) = out {
+        w.flush()?;
+    }
+    bar.finish_and_clear();
+    det.close()?;
+
+    summary.lines = lines.len();
+    summary.anomalous_sessions = flagged_sessions.len();
+    summary.sessions = sessions.len();
+    print_summary(&summary, &template_flags);
+    Ok(summary)
+}
+
+fn write_verdicts(
+    out: &mut Option<Box<dyn Write>>,
+    verdicts: &[SessionVerdict],
+    flagged: &mut HashSet<String>,
+) -> Result<(), Error> {
+    for v in verdicts {
+        if v.is_anomaly {
+            flagged.insert(v.session_id.clone());
+        }
+        if let Some(w) = out.as_mut() {
+            serde_json::to_writer(
+                &mut *w,
+                &SessionOut {
+                    session_end: true,
+                    session_id: &v.session_id,
+                    is_anomaly: v.is_anomaly,
+                    anomaly_score: v.anomaly_score,
+                    model_type: v.model_type.as_str(),
+                    phase: v.phase.as_str(),
+                    reason: v.reason,
+                    lines: v.lines,
+                    missing_templates: &v.missing_templates,
+                    reasons: &v.reasons,
+                },
+            )?;
+            w.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(s: &ReplaySummary, template_flags: &HashMap<String, usize>) {
+    println!("lines: {}", s.lines);
+    for phase in ["warmup", "training", "active"] {
+        let n = s.lines_per_phase.get(phase).copied().unwrap_or(0);
+        if n > 0 {
+            let secs = s
+                .secs_per_phase
+                .get(phase)
+                .copied()
+                .unwrap_or(0.0)
+                .max(1e-9);
+            println!(
+                "  {phase:<8} {n:>9} lines  {:>10.0} lines/s",
+                n as f64 / secs
+            );
+        }
+    }
+    match s.student_from_line {
+        Some(l) => println!(
+            "student took over at line {l}{}",
+            s.training_secs
+                .map(|t| format!(" (trained in {t:.1} s)"))
+                .unwrap_or_default()
+        ),
+        None => println!("student: not trained during this replay"),
+    }
+    println!(
+        "anomalies: {} lines, {} of {} sessions",
+        s.anomalous_lines, s.anomalous_sessions, s.sessions
+    );
+    let mut top: Vec<(&String, &usize)> = template_flags.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if !top.is_empty() {
+        println!("top anomalous templates:");
+        for (t, n) in top.into_iter().take(10) {
+            println!("  {n:>7}  {t}");
+        }
+    }
+    if let Some(kib) = peak_rss_kib() {
+        println!("peak memory: {:.1} MiB", kib as f64 / 1024.0);
+    }
+}
+
+/// Peak resident memory of this process (Linux).
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}

@@ -1,0 +1,673 @@
+//! [`TenantDetector`]: the multi-tenant detector every surface wraps.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use candle_core::Device;
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::{Config, DeviceKind};
+use crate::error::{Error, Result};
+use crate::model::ensemble::TeacherView;
+use crate::model::vocab::GlobalVocab;
+use crate::parse::TemplateMiner;
+use crate::store::{global_blob, project_blob, Store, Write};
+use crate::tenant::keys::{generate_key, hash_key, presented_key_hash, KeyHash};
+use crate::tenant::project::{
+    compile_session_pattern, LineContext, ProjectRecord, ProjectState, Samples,
+};
+use crate::train::clock::{Clock, SystemClock};
+use crate::train::job::{JobHandle, JobRunner, JobStatus};
+use crate::train::pipeline::{TeacherCore, TeacherMeta};
+use crate::types::{
+    BatchDetection, CreatedProject, Detection, Health, LogRecord, NewProject, Phase, ProjectStatus,
+    ProjectSummary, SessionVerdict, TeacherInfo, TeacherUpdate,
+};
+
+/// A callback receiving every session verdict as it is produced (on the thread that produced it, after
+/// the project's lock is released).
+pub type VerdictCallback = Arc<dyn Fn(&SessionVerdict) + Send + Sync>;
+
+/// The multi-tenant anomaly detector: a cheap `Clone` (`Arc` inside), `Send + Sync`.
+///
+/// ```
+/// use logsentinel::{Config, LogRecord, NewProject, TenantDetector};
+/// # let dir = tempfile::tempdir().unwrap();
+/// let det = TenantDetector::open(Config::with_storage_dir(dir.path()).tiny_models())?;
+/// let p = det.create_project(NewProject::named("My Web App").warmup_threshold(1_000))?;
+/// // p.api_key is shown once; only its SHA-256 is stored.
+/// let d = det.detect(&p.api_key, LogRecord::new("GET /index.html 200").session("10.0.0.7"))?;
+/// assert_eq!(d.phase, logsentinel::Phase::Warmup);
+/// # Ok::<(), logsentinel::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TenantDetector {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) type ProjectSlot = Arc<Mutex<ProjectState>>;
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) store: Store,
+    pub(crate) device: Device,
+    pub(crate) projects: RwLock<HashMap<String, ProjectSlot>>,
+    keys: RwLock<HashMap<KeyHash, String>>,
+    pub(crate) teacher_view: RwLock<Arc<TeacherView>>,
+    pub(crate) teacher: Mutex<TeacherCore>,
+    pub(crate) vocab: RwLock<GlobalVocab>,
+    pub(crate) teacher_meta: Mutex<TeacherMeta>,
+    pub(crate) teacher_job: Mutex<Option<JobHandle>>,
+    pub(crate) jobs: JobRunner,
+    pub(crate) generation: AtomicU64,
+    pub(crate) logs_processed: AtomicU64,
+    closed: AtomicBool,
+    callback: RwLock<Option<VerdictCallback>>,
+    pub(crate) self_ref: Weak<Inner>,
+}
+
+impl TenantDetector {
+    /// Opens (or creates) the detector's storage under `config.storage_dir`, with the system clock.
+    pub fn open(config: Config) -> Result<Self> {
+        Self::open_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// Like [`TenantDetector::open`] with a clock of the host's choosing (tests advance a
+    /// [`crate::ManualClock`] to run schedules).
+    pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        config.validate()?;
+        let device = match config.device {
+            DeviceKind::Cpu => Device::Cpu,
+            DeviceKind::Cuda => Device::new_cuda(0).map_err(|e| Error::InvalidConfig {
+                name: "DEVICE".into(),
+                reason: format!("cuda unavailable: {e}"),
+            })?,
+        };
+        let store = Store::open(&config.storage_dir)?;
+        let mut vocab: GlobalVocab = match store.blob(&global_blob("vocab"))? {
+            Some(b) => serde_json::from_slice(&b)?,
+            None => GlobalVocab::default(),
+        };
+        vocab.reindex();
+        let now = clock.now();
+        let (core, view, meta) = TeacherCore::load(&store, &config, &device, &vocab, now)?;
+        let mut projects = HashMap::new();
+        for (id, json) in store.projects()? {
+            let record: ProjectRecord = serde_json::from_slice(&json)?;
+            let miner: Option<TemplateMiner> = store
+                .blob(&project_blob(&id, "miner"))?
+                .map(|b| serde_json::from_slice(&b))
+                .transpose()?;
+            let samples: Option<Samples> = store
+                .blob(&project_blob(&id, "samples"))?
+                .map(|b| serde_json::from_slice(&b))
+                .transpose()?;
+            let state = ProjectState::new(record, miner, samples, &config)?;
+            projects.insert(id, Arc::new(Mutex::new(state)));
+        }
+        let keys = store.keys()?.into_iter().collect();
+        let jobs = JobRunner::new(config.training_threads)?;
+        let inner = Arc::new_cyclic(|weak| Inner {
+            generation: AtomicU64::new(view.generation + 1),
+            config,
+            clock,
+            store,
+            device,
+            projects: RwLock::new(projects),
+            keys: RwLock::new(keys),
+            teacher_view: RwLock::new(Arc::new(view)),
+            teacher: Mutex::new(core),
+            vocab: RwLock::new(vocab),
+            teacher_meta: Mutex::new(meta),
+            teacher_job: Mutex::new(None),
+            jobs,
+            logs_processed: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            callback: RwLock::new(None),
+            self_ref: weak.clone(),
+        });
+        // Redo trainings a crash or shutdown interrupted, and start those now due.
+        let ids: Vec<String> = inner.projects.read().keys().cloned().collect();
+        for id in ids {
+            if let Some(slot) = inner.projects.read().get(&id).cloned() {
+                let mut st = slot.lock();
+                inner.maybe_start_training(&mut st);
+            }
+        }
+        Ok(Self { inner })
+    }
+
+    fn live(&self) -> Result<&Arc<Inner>> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        Ok(&self.inner)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Creates a project. The returned API key is shown only here.
+    pub fn create_project(&self, new: NewProject) -> Result<CreatedProject> {
+        let inner = self.live()?;
+        let name = new.name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::invalid_input(
+                "project name must be 1 to 200 printable characters",
+            ));
+        }
+        let warmup = new
+            .warmup_threshold
+            .unwrap_or(inner.config.warmup_threshold);
+        if !(100..=1_000_000_000).contains(&warmup) {
+            return Err(Error::invalid_input(
+                "warmup_threshold must be between 100 and 1,000,000,000 logs",
+            ));
+        }
+        compile_session_pattern(new.session_pattern.as_deref())?;
+        crate::model::rules::RuleSet::new(new.custom_rules.clone())?;
+        let key = generate_key()?;
+        let key_hash = hash_key(&key);
+        let now = inner.clock.now();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let record = ProjectRecord {
+            id: id.clone(),
+            name: name.to_string(),
+            key_hash: key_hash.to_hex(),
+            warmup_threshold: warmup,
+            format: new.format,
+            session_pattern: new.session_pattern,
+            custom_rules: new.custom_rules,
+            created_at: now,
+            last_activity: now,
+            log_count: 0,
+            anomaly_count: 0,
+            novel_logs: 0,
+            active_logs: 0,
+            students_trained: 0,
+            has_student: false,
+            training_pending: false,
+            last_training_error: None,
+            last_training_secs: None,
+        };
+        let state = ProjectState::new(record.clone(), None, None, &inner.config)?;
+        inner
+            .store
+            .create_project(&id, &serde_json::to_vec(&record)?, &key_hash)?;
+        inner
+            .projects
+            .write()
+            .insert(id.clone(), Arc::new(Mutex::new(state)));
+        inner.keys.write().insert(key_hash, id.clone());
+        Ok(CreatedProject {
+            es_index_pattern: format!("logs-{id}"),
+            project_id: id,
+            project_name: record.name,
+            api_key: key,
+            warmup_threshold: warmup,
+        })
+    }
+
+    /// Every project (admin): never a key or key hash.
+    pub fn list_projects(&self) -> Result<Vec<ProjectSummary>> {
+        let inner = self.live()?;
+        let slots: Vec<ProjectSlot> = inner.projects.read().values().cloned().collect();
+        let mut out: Vec<ProjectSummary> = slots
+            .iter()
+            .map(|s| {
+                let st = s.lock();
+                ProjectSummary {
+                    project_id: st.record.id.clone(),
+                    project_name: st.record.name.clone(),
+                    phase: st.phase(),
+                    log_count: st.record.log_count,
+                    warmup_threshold: st.record.warmup_threshold,
+                    created_at: st.record.created_at,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            a.created_at
+                .total_cmp(&b.created_at)
+                .then(a.project_id.cmp(&b.project_id))
+        });
+        Ok(out)
+    }
+
+    /// Deletes a project (admin): its key stops working immediately, its data is removed.
+    pub fn delete_project(&self, project_id: &str) -> Result<()> {
+        let inner = self.live()?;
+        let slot =
+            inner
+                .projects
+                .write()
+                .remove(project_id)
+                .ok_or_else(|| Error::ProjectNotFound {
+                    id: project_id.to_string(),
+                })?;
+        let mut st = slot.lock();
+        inner.keys.write().remove(&st.key_hash);
+        st.deleted = true;
+        if let Some(job) = &st.job {
+            job.cancel();
+        }
+        inner.store.delete_project(project_id, &st.key_hash)?;
+        Ok(())
+    }
+
+    /// Replaces a project's key; the old one stops working at once. Returns the new key (shown once).
+    pub fn rotate_key(&self, api_key: &str) -> Result<String> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let mut st = slot.lock();
+        if st.deleted {
+            return Err(Error::InvalidApiKey);
+        }
+        let new_key = generate_key()?;
+        let new_hash = hash_key(&new_key);
+        let old_hash = st.key_hash;
+        st.record.key_hash = new_hash.to_hex();
+        inner.store.rotate_key(
+            &st.record.id,
+            &old_hash,
+            &new_hash,
+            &serde_json::to_vec(&st.record)?,
+        )?;
+        {
+            let mut keys = inner.keys.write();
+            keys.remove(&old_hash);
+            keys.insert(new_hash, st.record.id.clone());
+        }
+        st.key_hash = new_hash;
+        Ok(new_key)
+    }
+
+    /// Like [`TenantDetector::rotate_key`] by project id (admin): revokes the current key.
+    pub fn rotate_key_by_id(&self, project_id: &str) -> Result<String> {
+        let inner = self.live()?;
+        let slot = inner
+            .projects
+            .read()
+            .get(project_id)
+            .cloned()
+            .ok_or_else(|| Error::ProjectNotFound {
+                id: project_id.to_string(),
+            })?;
+        let hash = slot.lock().key_hash;
+        let new_key = generate_key()?;
+        let new_hash = hash_key(&new_key);
+        let mut st = slot.lock();
+        if st.key_hash != hash || st.deleted {
+            return Err(Error::ProjectNotFound {
+                id: project_id.to_string(),
+            });
+        }
+        st.record.key_hash = new_hash.to_hex();
+        inner.store.rotate_key(
+            project_id,
+            &hash,
+            &new_hash,
+            &serde_json::to_vec(&st.record)?,
+        )?;
+        {
+            let mut keys = inner.keys.write();
+            keys.remove(&hash);
+            keys.insert(new_hash, project_id.to_string());
+        }
+        st.key_hash = new_hash;
+        Ok(new_key)
+    }
+
+    /// Scores one line.
+    pub fn detect(&self, api_key: &str, record: LogRecord) -> Result<Detection> {
+        let mut out = self.detect_many(api_key, std::slice::from_ref(&record))?;
+        out.pop()
+            .ok_or_else(|| Error::model("no result for the line"))
+    }
+
+    /// Scores lines in order, with one batched model step per round of distinct sessions (faster per
+    /// line than [`TenantDetector::detect`]). An empty batch or one over `max_batch_size` is refused.
+    pub fn detect_batch(&self, api_key: &str, records: &[LogRecord]) -> Result<BatchDetection> {
+        if records.is_empty() {
+            return Err(Error::invalid_input("batch is empty"));
+        }
+        if records.len() > self.inner.config.max_batch_size {
+            return Err(Error::invalid_input(format!(
+                "batch of {} lines exceeds max_batch_size {}",
+                records.len(),
+                self.inner.config.max_batch_size
+            )));
+        }
+        let results = self.detect_many(api_key, records)?;
+        let anomalies = results.iter().filter(|d| d.is_anomaly).count();
+        let project_id = results
+            .first()
+            .map(|d| d.project_id.clone())
+            .unwrap_or_default();
+        Ok(BatchDetection {
+            total_logs: results.len(),
+            anomalies_detected: anomalies,
+            project_id,
+            results,
+        })
+    }
+
+    fn detect_many(&self, api_key: &str, records: &[LogRecord]) -> Result<Vec<Detection>> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        inner.maybe_schedule_teacher_update();
+        let teacher = inner.teacher_view.read().clone();
+        let vocab = inner.vocab.read();
+        let (detections, verdicts) = {
+            let mut st = slot.lock();
+            if st.deleted {
+                return Err(Error::InvalidApiKey);
+            }
+            inner.ensure_student_loaded(&mut st)?;
+            let ctx = LineContext {
+                config: &inner.config,
+                teacher: &teacher,
+                vocab: &vocab,
+                now: inner.clock.now(),
+            };
+            let out = st.process(&ctx, records);
+            inner.after_lines(&mut st)?;
+            out
+        };
+        drop(vocab);
+        inner
+            .logs_processed
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        inner.deliver(&verdicts);
+        Ok(detections)
+    }
+
+    /// Closes one session now and returns its verdict (`None` when no such session is open).
+    pub fn close_session(&self, api_key: &str, session_id: &str) -> Result<Option<SessionVerdict>> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let teacher = inner.teacher_view.read().clone();
+        let verdicts = {
+            let mut st = slot.lock();
+            inner.ensure_student_loaded(&mut st)?;
+            st.close_sessions(&teacher, Some(session_id))
+        };
+        inner.deliver(&verdicts);
+        Ok(verdicts.into_iter().next())
+    }
+
+    /// Closes every open session (the end of the input) and returns their verdicts.
+    pub fn close_all_sessions(&self, api_key: &str) -> Result<Vec<SessionVerdict>> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let teacher = inner.teacher_view.read().clone();
+        let verdicts = {
+            let mut st = slot.lock();
+            inner.ensure_student_loaded(&mut st)?;
+            let v = st.close_sessions(&teacher, None);
+            inner.after_lines(&mut st)?;
+            v
+        };
+        inner.deliver(&verdicts);
+        Ok(verdicts)
+    }
+
+    /// Takes up to `max` queued session verdicts of the project, oldest first.
+    pub fn poll_session_verdicts(&self, api_key: &str, max: usize) -> Result<Vec<SessionVerdict>> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let mut st = slot.lock();
+        Ok(st.take_verdicts(max))
+    }
+
+    /// Sets (or clears) a callback receiving every session verdict of every project as it is produced.
+    /// Verdicts are also queued for [`TenantDetector::poll_session_verdicts`].
+    pub fn set_verdict_callback(&self, callback: Option<VerdictCallback>) {
+        *self.inner.callback.write() = callback;
+    }
+
+    /// Drops every open session of the project without verdicts; returns how many were open.
+    pub fn reset_sessions(&self, api_key: &str) -> Result<usize> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let mut st = slot.lock();
+        Ok(st.reset_sessions())
+    }
+
+    /// The project's status.
+    pub fn status(&self, api_key: &str) -> Result<ProjectStatus> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let st = slot.lock();
+        Ok(st.status(&inner.config))
+    }
+
+    /// A project's status by id (admin).
+    pub fn project_status(&self, project_id: &str) -> Result<ProjectStatus> {
+        let inner = self.live()?;
+        let slot = inner
+            .projects
+            .read()
+            .get(project_id)
+            .cloned()
+            .ok_or_else(|| Error::ProjectNotFound {
+                id: project_id.to_string(),
+            })?;
+        let st = slot.lock();
+        Ok(st.status(&inner.config))
+    }
+
+    /// The project's current or last training job, if any.
+    pub fn training_job(&self, api_key: &str) -> Result<Option<JobHandle>> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let st = slot.lock();
+        Ok(st.job.clone())
+    }
+
+    /// Waits until the project's training (if one runs or is queued) finishes; `None` timeout waits
+    /// without limit. Returns the job's final status, or `None` when no training was started.
+    pub fn wait_for_training(
+        &self,
+        api_key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<JobStatus>> {
+        let job = self.training_job(api_key)?;
+        job.map(|j| j.wait(timeout)).transpose()
+    }
+
+    /// Detector health.
+    pub fn health(&self) -> Result<Health> {
+        let inner = self.live()?;
+        inner.maybe_schedule_teacher_update();
+        let slots: Vec<ProjectSlot> = inner.projects.read().values().cloned().collect();
+        let mut students = 0;
+        let mut training = inner
+            .teacher_job
+            .lock()
+            .as_ref()
+            .is_some_and(|j| !j.status().state.is_finished());
+        for s in &slots {
+            let st = s.lock();
+            if st.student.is_some() {
+                students += 1;
+            }
+            if st.phase() == Phase::Training {
+                training = true;
+            }
+        }
+        Ok(Health {
+            status: "healthy".into(),
+            teacher_loaded: inner.teacher_view.read().seq.is_some(),
+            total_projects: slots.len(),
+            active_student_models: students,
+            training_in_progress: training,
+        })
+    }
+
+    /// The teacher's state.
+    pub fn teacher_info(&self) -> Result<TeacherInfo> {
+        let inner = self.live()?;
+        let view = inner.teacher_view.read().clone();
+        let vocab = inner.vocab.read();
+        let meta = inner.teacher_meta.lock().clone();
+        let mut thresholds = std::collections::BTreeMap::new();
+        thresholds.insert(
+            "sequence_nll".to_string(),
+            view.thresholds.sequence_nll.value,
+        );
+        thresholds.insert("isolation_forest".to_string(), view.thresholds.forest.value);
+        thresholds.insert(
+            "end_of_session_nll".to_string(),
+            view.thresholds.end_nll.value,
+        );
+        Ok(TeacherInfo {
+            vocabulary_size: vocab.len(),
+            model_vocabulary_size: view
+                .model_tokens
+                .saturating_sub(crate::model::transformer::FIRST_TEMPLATE_TOKEN as usize),
+            templates: vocab.sample(50),
+            trained: view.seq.is_some(),
+            parameters: meta.parameters,
+            thresholds,
+            logs_processed: inner.logs_processed.load(Ordering::Relaxed)
+                + meta.logs_processed_before,
+            update_in_progress: inner
+                .teacher_job
+                .lock()
+                .as_ref()
+                .is_some_and(|j| !j.status().state.is_finished()),
+            last_update: meta.last_update,
+            next_update: meta.next_update,
+            version: meta.version,
+        })
+    }
+
+    /// Starts a teacher update now (admin). Returns its job.
+    pub fn force_teacher_update(&self) -> Result<JobHandle> {
+        let inner = self.live()?;
+        inner.submit_teacher_update("forced")
+    }
+
+    /// The teacher update history, oldest first.
+    pub fn update_history(&self) -> Result<Vec<TeacherUpdate>> {
+        let inner = self.live()?;
+        inner
+            .store
+            .history()?
+            .into_iter()
+            .map(|b| serde_json::from_slice(&b).map_err(Error::from))
+            .collect()
+    }
+
+    /// Persists every project's state now (also done by group commits, on close and on drop).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush_all()
+    }
+
+    /// Stops background work (a running training is cancelled and redone at the next open), persists
+    /// everything and refuses further calls on every clone of this handle.
+    pub fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.inner.jobs.shutdown();
+        self.inner.flush_all()
+    }
+
+    /// Whether [`TenantDetector::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+}
+
+impl Inner {
+    /// The project of a presented key: [`Error::InvalidApiKey`] for anything else, never a hint about
+    /// other tenants.
+    pub(crate) fn authenticate(&self, api_key: &str) -> Result<ProjectSlot> {
+        let hash = presented_key_hash(api_key)?;
+        let id = self
+            .keys
+            .read()
+            .get(&hash)
+            .cloned()
+            .ok_or(Error::InvalidApiKey)?;
+        let slot = self
+            .projects
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or(Error::InvalidApiKey)?;
+        if !slot.lock().key_hash.ct_eq(&hash) {
+            return Err(Error::InvalidApiKey);
+        }
+        Ok(slot)
+    }
+
+    fn deliver(&self, verdicts: &[SessionVerdict]) {
+        if verdicts.is_empty() {
+            return;
+        }
+        let cb = self.callback.read().clone();
+        if let Some(cb) = cb {
+            for v in verdicts {
+                // A panicking host callback must not poison the detector.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(v)));
+            }
+        }
+    }
+
+    /// Training trigger and group commit after lines were processed (project lock held).
+    fn after_lines(&self, st: &mut ProjectState) -> Result<()> {
+        self.maybe_start_training(st);
+        let now = self.clock.now();
+        if st.needs_commit(&self.config, now) {
+            let writes = st.persist_writes(now)?;
+            self.store.commit(writes)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush_all(&self) -> Result<()> {
+        let slots: Vec<ProjectSlot> = self.projects.read().values().cloned().collect();
+        let now = self.clock.now();
+        let mut writes: Vec<Write> = Vec::new();
+        for s in slots {
+            let mut st = s.lock();
+            if !st.deleted {
+                writes.extend(st.persist_writes(now)?);
+            }
+        }
+        writes.push(Write::Blob {
+            name: global_blob("vocab"),
+            bytes: serde_json::to_vec(&*self.vocab.read())?,
+        });
+        {
+            let mut meta = self.teacher_meta.lock();
+            meta.logs_processed_before += self.logs_processed.swap(0, Ordering::Relaxed);
+            writes.push(Write::Blob {
+                name: global_blob("teacher_meta"),
+                bytes: serde_json::to_vec(&*meta)?,
+            });
+        }
+        self.store.commit(writes)
+    }
+
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::SeqCst) {
+            self.jobs.shutdown();
+            let _ = self.flush_all();
+        }
+    }
+}

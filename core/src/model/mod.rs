@@ -1,0 +1,11 @@
+//! Models: the sequence Transformer (candle) and its incremental inference engine, the isolation forest,
+//! rules, features, calibration, the global vocabulary and the ensemble.
+
+pub mod calibrate;
+pub mod ensemble;
+pub mod features;
+pub mod forest;
+pub mod infer;
+pub mod rules;
+pub mod transformer;
+pub mod vocab;

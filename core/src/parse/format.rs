@@ -1,0 +1,1622 @@
+//! Log header formats: split a raw line into timestamp, level, component and the message to mine.
+//!
+//! The Loghub formats follow the Drain benchmark settings (`<Date> <Time> <Pid> <Level> ...`), so that
+//! `Header::content` is exactly the `Content` column of the Loghub ground truth. Every parser is hand
+//! written (no regex on the hot path) and never panics: a line that does not fit the format comes back
+//! with `header_matched == false` and the whole line as content.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A log header format. `Auto` detects the format line by line; `Raw` takes the whole line as message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Try every format and keep the one that matched last (see [`HeaderParser::parse`]).
+    Auto,
+    /// No header: the whole line is the message.
+    Raw,
+    /// Hadoop HDFS: `081109 203518 143 INFO dfs.DataNode$DataXceiver: msg`.
+    Hdfs,
+    /// Blue Gene/L RAS: `- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 ...`.
+    Bgl,
+    /// Hadoop MapReduce: `2015-10-18 18:01:47,978 INFO [main] org.apache...: msg`.
+    Hadoop,
+    /// Spark: `17/06/09 20:10:40 INFO executor.Executor: msg`.
+    Spark,
+    /// Zookeeper: `2015-07-29 17:41:44,747 - INFO  [node:Component@774] - msg`.
+    Zookeeper,
+    /// HPC cluster: `134681 node-246 unix.hw state_change.unavailable 1077804742 1 msg`.
+    Hpc,
+    /// Thunderbird: `- 1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond[2915]: msg`.
+    Thunderbird,
+    /// Windows CBS: `2016-09-28 04:30:30, Info                  CBS    msg`.
+    Windows,
+    /// Linux syslog as in Loghub: `Jun 14 15:16:01 combo sshd(pam_unix)[19939]: msg`.
+    Linux,
+    /// Android logcat: `03-17 16:13:38.811  1702  2395 D WindowManager: msg`.
+    Android,
+    /// HealthApp: `20171223-22:15:29:606|Step_LSC|30002312|msg`.
+    Healthapp,
+    /// Apache error log: `[Sun Dec 04 04:47:44 2005] [notice] msg`.
+    Apache,
+    /// Proxifier: `[10.30 16:49:06] chrome.exe - msg`.
+    Proxifier,
+    /// OpenSSH: `Dec 10 06:55:46 LabSZ sshd[24200]: msg`.
+    Openssh,
+    /// OpenStack: `nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO comp [req-...] msg`.
+    Openstack,
+    /// macOS syslog: `Jul  1 09:00:55 host kernel[0]: msg`.
+    Mac,
+    /// Apache/Nginx combined access log (common + referrer and user agent).
+    Combined,
+    /// Common Log Format: `127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 2326`.
+    Common,
+    /// Syslog, RFC 3164 (`<34>Oct 11 22:14:15 host app[12]: msg`) or RFC 5424 (`<165>1 2003-10-11T22:14:15Z ...`).
+    Syslog,
+    /// One JSON object per line, with `message`/`msg`, `level`, `timestamp`/`time`, `logger`... keys.
+    Json,
+}
+
+impl LogFormat {
+    /// Every format, in the order used by [`detect_format`] to break ties (most specific first, `Auto`
+    /// and `Raw` last).
+    pub const ALL: &'static [LogFormat] = &[
+        LogFormat::Hdfs,
+        LogFormat::Bgl,
+        LogFormat::Thunderbird,
+        LogFormat::Hpc,
+        LogFormat::Hadoop,
+        LogFormat::Zookeeper,
+        LogFormat::Spark,
+        LogFormat::Windows,
+        LogFormat::Android,
+        LogFormat::Healthapp,
+        LogFormat::Apache,
+        LogFormat::Proxifier,
+        LogFormat::Openssh,
+        LogFormat::Openstack,
+        LogFormat::Mac,
+        LogFormat::Linux,
+        LogFormat::Combined,
+        LogFormat::Common,
+        LogFormat::Json,
+        LogFormat::Syslog,
+        LogFormat::Auto,
+        LogFormat::Raw,
+    ];
+
+    /// The lowercase name used on the command line and in serialized configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Auto => "auto",
+            LogFormat::Raw => "raw",
+            LogFormat::Hdfs => "hdfs",
+            LogFormat::Bgl => "bgl",
+            LogFormat::Hadoop => "hadoop",
+            LogFormat::Spark => "spark",
+            LogFormat::Zookeeper => "zookeeper",
+            LogFormat::Hpc => "hpc",
+            LogFormat::Thunderbird => "thunderbird",
+            LogFormat::Windows => "windows",
+            LogFormat::Linux => "linux",
+            LogFormat::Android => "android",
+            LogFormat::Healthapp => "healthapp",
+            LogFormat::Apache => "apache",
+            LogFormat::Proxifier => "proxifier",
+            LogFormat::Openssh => "openssh",
+            LogFormat::Openstack => "openstack",
+            LogFormat::Mac => "mac",
+            LogFormat::Combined => "combined",
+            LogFormat::Common => "common",
+            LogFormat::Syslog => "syslog",
+            LogFormat::Json => "json",
+        }
+    }
+
+    /// Formats that `Auto` and [`detect_format`] try, in tie-break order.
+    fn concrete() -> &'static [LogFormat] {
+        // ALL minus the trailing Auto and Raw.
+        &Self::ALL[..Self::ALL.len() - 2]
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let wanted = s.trim();
+        LogFormat::ALL
+            .iter()
+            .copied()
+            .find(|format| format.name().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| {
+                let names: Vec<&str> = LogFormat::ALL.iter().map(|f| f.name()).collect();
+                Error::invalid_input(format!(
+                    "unknown log format {wanted:?}; valid formats: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// One request of an access log (`combined` / `common` formats).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// Client address as written (first field).
+    pub client: String,
+    /// Request method (`GET`, `POST`...), or the whole request text when it is not `METHOD TARGET PROTO`.
+    pub method: String,
+    /// Path and query exactly as written (not decoded).
+    pub target: String,
+    /// Protocol, e.g. `HTTP/1.1`; empty when absent.
+    pub protocol: String,
+    /// Status code, when it is a number.
+    pub status: Option<u16>,
+    /// Response size; `None` for `-`.
+    pub bytes: Option<u64>,
+    /// Referrer (`combined` only); `None` for `-`.
+    pub referrer: Option<String>,
+    /// User agent (`combined` only); `None` for `-`.
+    pub user_agent: Option<String>,
+}
+
+/// The parsed header of one line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Unix seconds (UTC when the line has no zone). Formats without a year use a fixed year, so only
+    /// differences between lines are meaningful.
+    pub timestamp: Option<f64>,
+    /// Severity as written (`INFO`, `WARN`, `E`...).
+    pub level: Option<String>,
+    /// Component, logger or program name as written.
+    pub component: Option<String>,
+    /// The message to mine; the whole line when the header did not match.
+    pub content: String,
+    /// Whether the line matched the format's header.
+    pub header_matched: bool,
+    /// The format's natural session key: HDFS block id, BGL node, access-log client, OpenSSH pid,
+    /// OpenStack instance id.
+    pub session_hint: Option<String>,
+    /// The request of an access-log line.
+    pub http: Option<HttpRequest>,
+}
+
+impl Header {
+    /// A header that did not match: the whole line is the message.
+    fn unmatched(line: &str) -> Header {
+        Header {
+            content: line.to_string(),
+            ..Header::default()
+        }
+    }
+}
+
+/// Splits lines of one format into [`Header`]s. Cheap to share between threads (`Send + Sync`).
+#[derive(Debug)]
+pub struct HeaderParser {
+    format: LogFormat,
+    /// For `Auto`: index in `LogFormat::concrete()` of the format that matched last, tried first.
+    last_auto: AtomicU8,
+}
+
+impl Clone for HeaderParser {
+    fn clone(&self) -> Self {
+        HeaderParser {
+            format: self.format,
+            last_auto: AtomicU8::new(self.last_auto.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl HeaderParser {
+    /// A parser for `format`.
+    pub fn new(format: LogFormat) -> Self {
+        HeaderParser {
+            format,
+            last_auto: AtomicU8::new(u8::MAX),
+        }
+    }
+
+    /// The format this parser was built for.
+    pub fn format(&self) -> LogFormat {
+        self.format
+    }
+
+    /// Parses one line (a trailing `\r`/`\n` is ignored). Never fails: a line that does not match
+    /// comes back with `header_matched == false` and the whole line as `content`.
+    pub fn parse(&self, line: &str) -> Header {
+        let line = line.trim_end_matches(['\n', '\r']);
+        match self.format {
+            LogFormat::Raw => Header::unmatched(line),
+            LogFormat::Auto => self.parse_auto(line),
+            format => parse_with(format, line).unwrap_or_else(|| Header::unmatched(line)),
+        }
+    }
+
+    fn parse_auto(&self, line: &str) -> Header {
+        let formats = LogFormat::concrete();
+        let last = usize::from(self.last_auto.load(Ordering::Relaxed));
+        if let Some(&format) = formats.get(last) {
+            if let Some(header) = parse_with(format, line) {
+                return header;
+            }
+        }
+        for (index, &format) in formats.iter().enumerate() {
+            if index == last {
+                continue;
+            }
+            if let Some(header) = parse_with(format, line) {
+                // Lossless: there are fewer than 255 formats.
+                self.last_auto
+                    .store(u8::try_from(index).unwrap_or(u8::MAX), Ordering::Relaxed);
+                return header;
+            }
+        }
+        Header::unmatched(line)
+    }
+}
+
+/// The format that parses most of `sample` (ties go to the more specific format); `Raw` when no
+/// format matches at least half of the non-empty lines.
+pub fn detect_format(sample: &[&str]) -> LogFormat {
+    let lines: Vec<&str> = sample
+        .iter()
+        .map(|line| line.trim_end_matches(['\n', '\r']))
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    if lines.is_empty() {
+        return LogFormat::Raw;
+    }
+    let mut best = (LogFormat::Raw, 0usize);
+    for &format in LogFormat::concrete() {
+        let matched = lines
+            .iter()
+            .filter(|line| parse_with(format, line).is_some())
+            .count();
+        if matched > best.1 {
+            best = (format, matched);
+        }
+    }
+    if best.1 * 2 >= lines.len() && best.1 > 0 {
+        best.0
+    } else {
+        LogFormat::Raw
+    }
+}
+
+/// Parses `line` as `format`; `None` when it does not match.
+fn parse_with(format: LogFormat, line: &str) -> Option<Header> {
+    // Loghub strips each line before matching its header regex.
+    let line = line.trim();
+    match format {
+        LogFormat::Auto | LogFormat::Raw => None,
+        LogFormat::Hdfs => parse_hdfs(line),
+        LogFormat::Bgl => parse_bgl(line),
+        LogFormat::Hadoop => parse_hadoop(line),
+        LogFormat::Spark => parse_spark(line),
+        LogFormat::Zookeeper => parse_zookeeper(line),
+        LogFormat::Hpc => parse_hpc(line),
+        LogFormat::Thunderbird => parse_thunderbird(line),
+        LogFormat::Windows => parse_windows(line),
+        LogFormat::Linux => parse_linux(line),
+        LogFormat::Android => parse_android(line),
+        LogFormat::Healthapp => parse_healthapp(line),
+        LogFormat::Apache => parse_apache(line),
+        LogFormat::Proxifier => parse_proxifier(line),
+        LogFormat::Openssh => parse_openssh(line),
+        LogFormat::Openstack => parse_openstack(line),
+        LogFormat::Mac => parse_mac(line),
+        LogFormat::Combined => parse_access(line, true),
+        LogFormat::Common => parse_access(line, false),
+        LogFormat::Syslog => parse_syslog(line),
+        LogFormat::Json => parse_json(line),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small scanning helpers.
+
+/// A forward-only cursor over a line.
+struct Cursor<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(line: &'a str) -> Self {
+        Cursor { rest: line }
+    }
+
+    /// The next run of non-whitespace characters, then at least one whitespace (consumed).
+    fn field(&mut self) -> Option<&'a str> {
+        let end = self.rest.find(is_space)?;
+        let field = &self.rest[..end];
+        if field.is_empty() {
+            return None;
+        }
+        self.rest = self.rest[end..].trim_start_matches(is_space);
+        Some(field)
+    }
+
+    /// Text up to the first occurrence of `delimiter` (consumed, not returned).
+    fn until(&mut self, delimiter: &str) -> Option<&'a str> {
+        let end = self.rest.find(delimiter)?;
+        let field = &self.rest[..end];
+        self.rest = &self.rest[end + delimiter.len()..];
+        Some(field)
+    }
+
+    /// Text up to the first `delimiter` that is followed by whitespace; both are consumed.
+    fn until_then_space(&mut self, delimiter: char) -> Option<&'a str> {
+        let mut from = 0;
+        loop {
+            let at = from + self.rest[from..].find(delimiter)?;
+            let after = &self.rest[at + delimiter.len_utf8()..];
+            if after.starts_with(is_space) {
+                let field = &self.rest[..at];
+                self.rest = after.trim_start_matches(is_space);
+                return Some(field);
+            }
+            from = at + delimiter.len_utf8();
+        }
+    }
+
+    /// Consumes `prefix` if the rest starts with it.
+    fn eat(&mut self, prefix: &str) -> Option<()> {
+        self.rest = self.rest.strip_prefix(prefix)?;
+        Some(())
+    }
+
+    /// Consumes at least one whitespace character.
+    fn spaces(&mut self) -> Option<()> {
+        let trimmed = self.rest.trim_start_matches(is_space);
+        if trimmed.len() == self.rest.len() {
+            return None;
+        }
+        self.rest = trimmed;
+        Some(())
+    }
+
+    fn rest(&self) -> &'a str {
+        self.rest
+    }
+}
+
+fn is_space(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_level_word(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// Parses an unsigned decimal number of exactly `digits` digits.
+fn fixed_number(s: &str, digits: usize) -> Option<u32> {
+    if s.len() != digits || !all_digits(s) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn number(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 9 || !all_digits(s) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Unix seconds written as an integer.
+fn epoch(s: &str) -> Option<f64> {
+    if s.is_empty() || s.len() > 12 || !all_digits(s) {
+        return None;
+    }
+    s.parse::<u64>().ok().map(|seconds| seconds as f64)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Unix seconds of a civil date and time, after range checks.
+fn unix_time(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: f64) -> Option<f64> {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || !(0.0..61.0).contains(&second)
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days as f64 * 86_400.0 + f64::from(hour * 3600 + minute * 60) + second)
+}
+
+/// The year assumed for formats that do not write one (only differences between lines matter).
+const ASSUMED_YEAR: i64 = 2000;
+
+fn month_from_name(name: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    if name.len() < 3 {
+        return None;
+    }
+    let prefix = name.get(..3)?;
+    MONTHS
+        .iter()
+        .position(|month| month.eq_ignore_ascii_case(prefix))
+        .and_then(|index| u32::try_from(index + 1).ok())
+}
+
+/// `hh:mm:ss` with an optional fraction after `.` or `,`; returns (hour, minute, seconds).
+fn clock(s: &str) -> Option<(u32, u32, f64)> {
+    let bytes = s.as_bytes();
+    if bytes.len() < 8 || bytes[2] != b':' || bytes[5] != b':' {
+        return None;
+    }
+    let hour = fixed_number(s.get(0..2)?, 2)?;
+    let minute = fixed_number(s.get(3..5)?, 2)?;
+    let whole = fixed_number(s.get(6..8)?, 2)?;
+    let mut second = f64::from(whole);
+    if bytes.len() > 8 {
+        let fraction = s.get(9..)?;
+        if !(bytes[8] == b'.' || bytes[8] == b',') || !all_digits(fraction) {
+            return None;
+        }
+        second += fraction_value(fraction);
+    }
+    Some((hour, minute, second))
+}
+
+/// The value of the decimal digits after a decimal point.
+fn fraction_value(digits: &str) -> f64 {
+    let mut value = 0.0;
+    let mut scale = 0.1;
+    for byte in digits.bytes().take(9) {
+        value += f64::from(byte - b'0') * scale;
+        scale /= 10.0;
+    }
+    value
+}
+
+/// `yyyy-mm-dd` (or with another one-byte separator).
+fn iso_date(s: &str, separator: u8) -> Option<(i64, u32, u32)> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 10 || bytes[4] != separator || bytes[7] != separator {
+        return None;
+    }
+    Some((
+        i64::from(fixed_number(s.get(0..4)?, 4)?),
+        fixed_number(s.get(5..7)?, 2)?,
+        fixed_number(s.get(8..10)?, 2)?,
+    ))
+}
+
+/// Unix seconds of an ISO 8601 / RFC 3339 timestamp: `2003-10-11T22:14:15.003Z`, `... +02:00`.
+fn iso_timestamp(s: &str) -> Option<f64> {
+    let (year, month, day) = iso_date(s.get(..10)?, b'-')?;
+    let sep = s.as_bytes().get(10)?;
+    if *sep != b'T' && *sep != b' ' && *sep != b't' {
+        return None;
+    }
+    let rest = s.get(11..)?;
+    let zone_at = rest
+        .char_indices()
+        .skip(8)
+        .find(|&(_, c)| c == 'Z' || c == 'z' || c == '+' || c == '-')
+        .map(|(index, _)| index)
+        .unwrap_or(rest.len());
+    let (hour, minute, second) = clock(rest.get(..zone_at)?)?;
+    let base = unix_time(year, month, day, hour, minute, second)?;
+    Some(base - zone_offset(rest.get(zone_at..)?)?)
+}
+
+/// Seconds east of UTC of `Z`, `+hh:mm`, `-hhmm` or an empty zone (UTC).
+fn zone_offset(zone: &str) -> Option<f64> {
+    if zone.is_empty() || zone.eq_ignore_ascii_case("z") {
+        return Some(0.0);
+    }
+    let sign = match zone.as_bytes()[0] {
+        b'+' => 1.0,
+        b'-' => -1.0,
+        _ => return None,
+    };
+    let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !all_digits(&digits) {
+        return None;
+    }
+    let hours = f64::from(fixed_number(&digits[..2], 2)?);
+    let minutes = f64::from(fixed_number(&digits[2..], 2)?);
+    Some(sign * (hours * 3600.0 + minutes * 60.0))
+}
+
+/// `Mon dd hh:mm:ss` (syslog style, no year) from three fields.
+fn syslog_time(month: &str, day: &str, time: &str) -> Option<f64> {
+    let month = month_from_name(month)?;
+    let day = number(day)?;
+    let (hour, minute, second) = clock(time)?;
+    unix_time(ASSUMED_YEAR, month, day, hour, minute, second)
+}
+
+fn owned(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
+/// First `blk_<digits>` (optionally negative) in `text`.
+fn hdfs_block_id(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(offset) = text.get(from..)?.find("blk_") {
+        let start = from + offset;
+        let mut end = start + 4;
+        if bytes.get(end) == Some(&b'-') {
+            end += 1;
+        }
+        let digits_start = end;
+        while end < bytes.len() && bytes[end].is_ascii_digit() {
+            end += 1;
+        }
+        if end > digits_start {
+            return text.get(start..end).map(str::to_string);
+        }
+        from = start + 4;
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// The formats.
+
+fn parse_hdfs(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let date = cursor.field()?;
+    let time = cursor.field()?;
+    let pid = cursor.field()?;
+    let level = cursor.field()?;
+    if date.len() != 6 || time.len() != 6 || !all_digits(pid) || !is_level_word(level) {
+        return None;
+    }
+    let timestamp = unix_time(
+        2000 + i64::from(fixed_number(&date[0..2], 2)?),
+        fixed_number(&date[2..4], 2)?,
+        fixed_number(&date[4..6], 2)?,
+        fixed_number(&time[0..2], 2)?,
+        fixed_number(&time[2..4], 2)?,
+        f64::from(fixed_number(&time[4..6], 2)?),
+    )?;
+    let component = cursor.until_then_space(':').or_else(|| {
+        // A message can be empty: `comp:` at the very end.
+        cursor.rest().strip_suffix(':').map(|c| {
+            let component = c;
+            cursor.rest = "";
+            component
+        })
+    })?;
+    let content = cursor.rest();
+    Some(Header {
+        timestamp: Some(timestamp),
+        level: owned(level),
+        component: owned(component),
+        session_hint: hdfs_block_id(content),
+        content: content.to_string(),
+        header_matched: true,
+        http: None,
+    })
+}
+
+fn parse_bgl(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let _label = cursor.field()?;
+    let epoch_text = cursor.field()?;
+    let date = cursor.field()?;
+    let node = cursor.field()?;
+    let time = cursor.field()?;
+    let _node_repeat = cursor.field()?;
+    let _kind = cursor.field()?;
+    let component = cursor.field()?;
+    // The level may end the line (empty message).
+    let (level, content) = match cursor.field() {
+        Some(level) => (level, cursor.rest()),
+        None => (cursor.rest(), ""),
+    };
+    if iso_date(date, b'.').is_none() || !is_level_word(level) {
+        return None;
+    }
+    let mut timestamp = epoch(epoch_text)?;
+    // The time field (local time) carries microseconds: `2005-06-03-15.42.50.675872`.
+    if let Some(fraction) = time.get(20..).filter(|f| all_digits(f)) {
+        timestamp += fraction_value(fraction);
+    }
+    Some(Header {
+        timestamp: Some(timestamp),
+        level: owned(level),
+        component: owned(component),
+        content: content.to_string(),
+        header_matched: true,
+        session_hint: owned(node),
+        http: None,
+    })
+}
+
+fn parse_hadoop(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let date = cursor.field()?;
+    let time = cursor.field()?;
+    let level = cursor.field()?;
+    let (year, month, day) = iso_date(date, b'-')?;
+    let (hour, minute, second) = clock(time)?;
+    if !is_level_word(level) {
+        return None;
+    }
+    cursor.eat("[")?;
+    let _process = cursor.until_then_space(']')?;
+    let component = cursor.until_then_space(':')?;
+    Some(Header {
+        timestamp: unix_time(year, month, day, hour, minute, second),
+        level: owned(level),
+        component: owned(component),
+        content: cursor.rest().to_string(),
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_spark(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let date = cursor.field()?;
+    let time = cursor.field()?;
+    let level = cursor.field()?;
+    let (year, month, day) =
+        iso_date(&format!("20{date}"), b'/').or_else(|| iso_date(date, b'/'))?;
+    let (hour, minute, second) = clock(time)?;
+    if !is_level_word(level) {
+        return None;
+    }
+    let component = cursor.until_then_space(':')?;
+    Some(Header {
+        timestamp: unix_time(year, month, day, hour, minute, second),
+        level: owned(level),
+        component: owned(component),
+        content: cursor.rest().to_string(),
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_zookeeper(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let date = cursor.field()?;
+    let time = cursor.field()?;
+    let (year, month, day) = iso_date(date, b'-')?;
+    let (hour, minute, second) = clock(time)?;
+    cursor.eat("-")?;
+    cursor.spaces()?;
+    let level = cursor.field()?;
+    if !is_level_word(level) {
+        return None;
+    }
+    cursor.eat("[")?;
+    // `[node:Component@id] - ` ends at the first `]` followed by ` - `.
+    let rest = cursor.rest();
+    let mut from = 0;
+    let (inside, content) = loop {
+        let at = from + rest.get(from..)?.find(']')?;
+        let mut after = Cursor::new(&rest[at + 1..]);
+        if after.spaces().is_some() && after.eat("-").is_some() {
+            if after.spaces().is_some() {
+                break (&rest[..at], after.rest());
+            }
+            if after.rest().is_empty() {
+                break (&rest[..at], "");
+            }
+        }
+        from = at + 1;
+    };
+    let component = inside
+        .split_once(':')
+        .map(|(_, tail)| {
+            tail.rsplit_once('@')
+                .map_or(tail, |(component, _)| component)
+        })
+        .unwrap_or(inside);
+    Some(Header {
+        timestamp: unix_time(year, month, day, hour, minute, second),
+        level: owned(level),
+        component: owned(component),
+        content: content.to_string(),
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_hpc(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let log_id = cursor.field()?;
+    let _node = cursor.field()?;
+    let component = cursor.field()?;
+    let _state = cursor.field()?;
+    let time = cursor.field()?;
+    let flag = cursor.field()?;
+    let flag = flag.strip_prefix('-').unwrap_or(flag);
+    if !all_digits(log_id) || !all_digits(flag) {
+        return None;
+    }
+    Some(Header {
+        timestamp: Some(epoch(time)?),
+        level: None,
+        component: owned(component),
+        content: cursor.rest().to_string(),
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+/// `comp[pid]: msg` or `comp: msg`; returns (component, pid, message).
+fn program_and_message(cursor: &mut Cursor<'_>) -> Option<(String, Option<String>, String)> {
+    let program = cursor.until_then_space(':').or_else(|| {
+        let program = cursor.rest().strip_suffix(':')?;
+        cursor.rest = "";
+        Some(program)
+    })?;
+    if program.is_empty() {
+        return None;
+    }
+    let (component, pid) = match program.strip_suffix(']').and_then(|p| p.rsplit_once('[')) {
+        Some((component, pid)) => (component, Some(pid.to_string())),
+        None => (program, None),
+    };
+    Some((component.to_string(), pid, cursor.rest().to_string()))
+}
+
+fn parse_thunderbird(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let _label = cursor.field()?;
+    let epoch_text = cursor.field()?;
+    let date = cursor.field()?;
+    let _user = cursor.field()?;
+    let month = cursor.field()?;
+    let day = cursor.field()?;
+    let time = cursor.field()?;
+    let _location = cursor.field()?;
+    let timestamp = epoch(epoch_text)?;
+    iso_date(date, b'.')?;
+    syslog_time(month, day, time)?;
+    let (component, _pid, content) = program_and_message(&mut cursor)?;
+    Some(Header {
+        timestamp: Some(timestamp),
+        level: None,
+        component: Some(component),
+        content,
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_windows(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let date = cursor.field()?;
+    let time = cursor.field()?;
+    let time = time.strip_suffix(',')?;
+    let (year, month, day) = iso_date(date, b'-')?;
+    let (hour, minute, second) = clock(time)?;
+    let level = cursor.field()?;
+    if !is_level_word(level) {
+        return None;
+    }
+    let (component, content) = match cursor.field() {
+        Some(component) => (component, cursor.rest()),
+        None => (cursor.rest(), ""),
+    };
+    Some(Header {
+        timestamp: unix_time(year, month, day, hour, minute, second),
+        level: owned(level),
+        component: owned(component),
+        content: content.to_string(),
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_linux(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let month = cursor.field()?;
+    let day = cursor.field()?;
+    let time = cursor.field()?;
+    let timestamp = syslog_time(month, day, time)?;
+    let _host = cursor.field()?;
+    let (component, _pid, content) = program_and_message(&mut cursor)?;
+    Some(Header {
+        timestamp: Some(timestamp),
+        level: None,
+        component: Some(component),
+        content,
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_android(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let date = cursor.field()?;
+    let time = cursor.field()?;
+    let pid = cursor.field()?;
+    let tid = cursor.field()?;
+    let level = cursor.field()?;
+    let bytes = date.as_bytes();
+    if bytes.len() != 5 || bytes[2] != b'-' || !all_digits(pid) || !all_digits(tid) {
+        return None;
+    }
+    if !is_level_word(level) {
+        return None;
+    }
+    let (hour, minute, second) = clock(time)?;
+    let timestamp = unix_time(
+        ASSUMED_YEAR,
+        fixed_number(&date[0..2], 2)?,
+        fixed_number(&date[3..5], 2)?,
+        hour,
+        minute,
+        second,
+    )?;
+    let (component, content) = match cursor.until_then_space(':') {
+        Some(component) => (component, cursor.rest()),
+        None => (cursor.rest().strip_suffix(':')?, ""),
+    };
+    Some(Header {
+        timestamp: Some(timestamp),
+        level: owned(level),
+        component: owned(component.trim_end()),
+        content: content.to_string(),
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_healthapp(line: &str) -> Option<Header> {
+    let mut parts = line.splitn(4, '|');
+    let time = parts.next()?;
+    let component = parts.next()?;
+    let pid = parts.next()?;
+    let content = parts.next()?;
+    if !all_digits(pid) {
+        return None;
+    }
+    // `20171223-22:15:29:606`
+    let bytes = time.as_bytes();
+    if bytes.len() < 17 || bytes[8] != b'-' {
+        return None;
+    }
+    let (hour, minute, second) = clock(time.get(9..17)?)?;
+    let millis = time
+        .get(18..)
+        .and_then(number)
+        .map_or(0.0, |ms| f64::from(ms) / 1000.0);
+    let timestamp = unix_time(
+        i64::from(fixed_number(time.get(0..4)?, 4)?),
+        fixed_number(time.get(4..6)?, 2)?,
+        fixed_number(time.get(6..8)?, 2)?,
+        hour,
+        minute,
+        second + millis,
+    )?;
+    Some(Header {
+        timestamp: Some(timestamp),
+        level: None,
+        component: owned(component),
+        content: content.to_string(),
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_apache(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    cursor.eat("[")?;
+    let time = cursor.until("]")?;
+    cursor.spaces()?;
+    cursor.eat("[")?;
+    let level = cursor.until("]")?;
+    if !is_level_word(level) {
+        return None;
+    }
+    let content = cursor.rest().trim_start_matches(is_space);
+    // `Sun Dec 04 04:47:44 2005`
+    let mut fields = time.split_ascii_whitespace();
+    let _weekday = fields.next()?;
+    let month = month_from_name(fields.next()?)?;
+    let day = number(fields.next()?)?;
+    let (hour, minute, second) = clock(fields.next()?)?;
+    let year = i64::from(number(fields.next()?)?);
+    Some(Header {
+        timestamp: unix_time(year, month, day, hour, minute, second),
+        level: owned(level),
+        component: None,
+        content: content.to_string(),
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_proxifier(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    cursor.eat("[")?;
+    let time = cursor.until("]")?;
+    cursor.spaces()?;
+    let program = cursor.until(" - ")?;
+    let content = cursor.rest().trim_start_matches(is_space);
+    // `10.30 16:49:06`
+    let (date, clock_text) = time.split_once(' ')?;
+    let (month, day) = date.split_once('.')?;
+    let (hour, minute, second) = clock(clock_text)?;
+    Some(Header {
+        timestamp: unix_time(
+            ASSUMED_YEAR,
+            number(month)?,
+            number(day)?,
+            hour,
+            minute,
+            second,
+        ),
+        level: None,
+        component: owned(program),
+        content: content.to_string(),
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_openssh(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let month = cursor.field()?;
+    let day = cursor.field()?;
+    let time = cursor.field()?;
+    let timestamp = syslog_time(month, day, time)?;
+    let component = cursor.field()?;
+    cursor.eat("sshd[")?;
+    let pid = cursor.until("]:")?;
+    if !all_digits(pid) {
+        return None;
+    }
+    let content = cursor.rest().trim_start_matches(is_space);
+    Some(Header {
+        timestamp: Some(timestamp),
+        level: None,
+        component: owned(component),
+        content: content.to_string(),
+        header_matched: true,
+        session_hint: owned(pid),
+        http: None,
+    })
+}
+
+fn parse_openstack(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let _record = cursor.field()?;
+    let date = cursor.field()?;
+    let time = cursor.field()?;
+    let pid = cursor.field()?;
+    let level = cursor.field()?;
+    let component = cursor.field()?;
+    let (year, month, day) = iso_date(date, b'-')?;
+    let (hour, minute, second) = clock(time)?;
+    if !all_digits(pid) || !is_level_word(level) {
+        return None;
+    }
+    cursor.eat("[")?;
+    let _request = cursor.until("]")?;
+    let content = cursor.rest().trim_start_matches(is_space);
+    Some(Header {
+        timestamp: unix_time(year, month, day, hour, minute, second),
+        level: owned(level),
+        component: owned(component),
+        session_hint: openstack_instance(content),
+        content: content.to_string(),
+        header_matched: true,
+        http: None,
+    })
+}
+
+/// The instance id of `[instance: <uuid>]`.
+fn openstack_instance(content: &str) -> Option<String> {
+    let start = content.find("[instance: ")? + "[instance: ".len();
+    let rest = content.get(start..)?;
+    let end = rest.find(']')?;
+    owned(&rest[..end])
+}
+
+fn parse_mac(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let month = cursor.field()?;
+    let day = cursor.field()?;
+    let time = cursor.field()?;
+    let timestamp = syslog_time(month, day, time)?;
+    let _user = cursor.field()?;
+    // `Component[pid]( (address))?: message`, the component may contain spaces.
+    let rest = cursor.rest();
+    let mut from = 0;
+    loop {
+        let open = from + rest.get(from..)?.find('[')?;
+        let close = open + rest.get(open..)?.find(']')?;
+        let pid = &rest[open + 1..close];
+        if all_digits(pid) {
+            let mut tail = Cursor::new(&rest[close + 1..]);
+            if tail.rest().starts_with(" (") {
+                tail.eat(" (")?;
+                tail.until(")")?;
+            }
+            if tail.eat(":").is_some() {
+                let content = tail.rest().trim_start_matches(is_space);
+                return Some(Header {
+                    timestamp: Some(timestamp),
+                    level: None,
+                    component: owned(&rest[..open]),
+                    content: content.to_string(),
+                    header_matched: true,
+                    session_hint: None,
+                    http: None,
+                });
+            }
+        }
+        from = close + 1;
+    }
+}
+
+fn parse_access(line: &str, combined: bool) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let client = cursor.field()?;
+    let _ident = cursor.field()?;
+    let _user = cursor.field()?;
+    cursor.eat("[")?;
+    let time = cursor.until("]")?;
+    cursor.spaces()?;
+    cursor.eat("\"")?;
+    let request = quoted_until_end(&mut cursor)?;
+    cursor.spaces()?;
+    let status_text = cursor.field().or_else(|| {
+        let status = cursor.rest();
+        cursor.rest = "";
+        Some(status)
+    })?;
+    let status = status_text.parse::<u16>().ok();
+    if status.is_none() && status_text != "-" {
+        return None;
+    }
+    let bytes_text = cursor.field().unwrap_or_else(|| {
+        let bytes = cursor.rest();
+        cursor.rest = "";
+        bytes
+    });
+    let bytes = bytes_text.parse::<u64>().ok();
+    if bytes.is_none() && bytes_text != "-" && !bytes_text.is_empty() {
+        return None;
+    }
+    let (referrer, user_agent) = if combined {
+        cursor.eat("\"")?;
+        let referrer = quoted_until_end(&mut cursor)?;
+        cursor.spaces()?;
+        cursor.eat("\"")?;
+        // A truncated user agent (no closing quote) is kept as written.
+        let agent = quoted_until_end(&mut cursor).unwrap_or_else(|| {
+            let agent = cursor.rest();
+            cursor.rest = "";
+            agent
+        });
+        (dash_none(referrer), dash_none(agent))
+    } else {
+        (None, None)
+    };
+    let mut parts = request.splitn(3, ' ');
+    let (method, target, protocol) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(method), Some(target), protocol) if !method.is_empty() => {
+            (method, target, protocol.unwrap_or(""))
+        }
+        _ => (request, "", ""),
+    };
+    let content = if target.is_empty() {
+        format!("{method} {status_text}")
+    } else if protocol.is_empty() {
+        format!("{method} {target} {status_text}")
+    } else {
+        format!("{method} {target} {protocol} {status_text}")
+    };
+    Some(Header {
+        timestamp: access_time(time),
+        level: None,
+        component: None,
+        content,
+        header_matched: true,
+        session_hint: owned(client),
+        http: Some(HttpRequest {
+            client: client.to_string(),
+            method: method.to_string(),
+            target: target.to_string(),
+            protocol: protocol.to_string(),
+            status,
+            bytes,
+            referrer,
+            user_agent,
+        }),
+    })
+}
+
+/// Text up to the closing `"` (a `\"` inside does not close); the cursor is left after it.
+fn quoted_until_end<'a>(cursor: &mut Cursor<'a>) -> Option<&'a str> {
+    let rest = cursor.rest();
+    let bytes = rest.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'\\' => index += 2,
+            b'"' => {
+                cursor.rest = &rest[index + 1..];
+                return Some(&rest[..index]);
+            }
+            _ => index += 1,
+        }
+    }
+    None
+}
+
+fn dash_none(value: &str) -> Option<String> {
+    (value != "-" && !value.is_empty()).then(|| value.to_string())
+}
+
+/// `10/Oct/2000:13:55:36 -0700`
+fn access_time(time: &str) -> Option<f64> {
+    let (stamp, zone) = time.split_once(' ').unwrap_or((time, ""));
+    let mut parts = stamp.splitn(3, '/');
+    let day = number(parts.next()?)?;
+    let month = month_from_name(parts.next()?)?;
+    let year_and_clock = parts.next()?;
+    let (year, clock_text) = year_and_clock.split_once(':')?;
+    let (hour, minute, second) = clock(clock_text)?;
+    let base = unix_time(i64::from(number(year)?), month, day, hour, minute, second)?;
+    Some(base - zone_offset(zone.trim())?)
+}
+
+fn parse_syslog(line: &str) -> Option<Header> {
+    let mut cursor = Cursor::new(line);
+    let mut level = None;
+    if cursor.rest().starts_with('<') {
+        cursor.eat("<")?;
+        let priority = number(cursor.until(">")?)?;
+        const SEVERITIES: [&str; 8] = [
+            "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+        ];
+        level = SEVERITIES
+            .get((priority % 8) as usize)
+            .map(|s| s.to_string());
+    }
+    // RFC 5424: `1 2003-10-11T22:14:15.003Z host app procid msgid [sd] msg`.
+    if cursor.rest().starts_with("1 ") {
+        let _version = cursor.field()?;
+        let stamp = cursor.field()?;
+        let _host = cursor.field()?;
+        let app = cursor.field()?;
+        let _procid = cursor.field()?;
+        let _msgid = cursor.field().or_else(|| {
+            let msgid = cursor.rest();
+            cursor.rest = "";
+            Some(msgid)
+        })?;
+        let mut rest = cursor.rest();
+        if rest.starts_with('[') {
+            // Structured data: `[id k="v"]...`, `]` inside quotes does not close.
+            let bytes = rest.as_bytes();
+            let mut index = 0;
+            let mut quoted = false;
+            while index < bytes.len() {
+                match bytes[index] {
+                    b'\\' => index += 1,
+                    b'"' => quoted = !quoted,
+                    b' ' if !quoted && index > 0 && bytes[index - 1] == b']' => break,
+                    _ => {}
+                }
+                index += 1;
+            }
+            rest = rest.get(index.min(rest.len())..)?.trim_start();
+        } else if let Some(tail) = rest.strip_prefix("- ") {
+            rest = tail;
+        } else if rest == "-" {
+            rest = "";
+        }
+        return Some(Header {
+            timestamp: if stamp == "-" {
+                None
+            } else {
+                iso_timestamp(stamp)
+            },
+            level,
+            component: (app != "-").then(|| app.to_string()),
+            content: rest.strip_prefix('\u{feff}').unwrap_or(rest).to_string(),
+            header_matched: true,
+            session_hint: None,
+            http: None,
+        });
+    }
+    // RFC 3164: `Oct 11 22:14:15 host tag[pid]: msg`, or an ISO timestamp in place of the date.
+    let first = cursor.field()?;
+    let timestamp = if let Some(stamp) = iso_timestamp(first) {
+        stamp
+    } else {
+        let day = cursor.field()?;
+        let time = cursor.field()?;
+        syslog_time(first, day, time)?
+    };
+    let _host = cursor.field()?;
+    let (component, _pid, content) = program_and_message(&mut cursor)?;
+    if component.contains(' ') {
+        return None;
+    }
+    Some(Header {
+        timestamp: Some(timestamp),
+        level,
+        component: Some(component),
+        content,
+        header_matched: true,
+        session_hint: None,
+        http: None,
+    })
+}
+
+fn parse_json(line: &str) -> Option<Header> {
+    if !line.starts_with('{') {
+        return None;
+    }
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).ok()?;
+    let text = |keys: &[&str]| -> Option<String> {
+        keys.iter().find_map(|key| match object.get(*key)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        })
+    };
+    let content = text(&["message", "msg", "log", "text", "event", "body"])?;
+    let timestamp = ["timestamp", "@timestamp", "time", "ts", "datetime", "date"]
+        .iter()
+        .find_map(|key| match object.get(*key)? {
+            serde_json::Value::Number(n) => {
+                let value = n.as_f64()?;
+                // Milliseconds since the epoch are common in JSON logs.
+                Some(if value > 1e11 { value / 1000.0 } else { value })
+            }
+            serde_json::Value::String(s) => iso_timestamp(s),
+            _ => None,
+        });
+    Some(Header {
+        timestamp,
+        level: text(&["level", "severity", "lvl", "loglevel", "log.level"]),
+        component: text(&[
+            "logger",
+            "logger_name",
+            "component",
+            "module",
+            "name",
+            "service",
+        ]),
+        content,
+        header_matched: true,
+        session_hint: text(&["session", "session_id", "trace_id", "request_id"]),
+        http: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(format: LogFormat, line: &str) -> Header {
+        HeaderParser::new(format).parse(line)
+    }
+
+    #[test]
+    fn hdfs_header_and_block_session() {
+        let header = parse(
+            LogFormat::Hdfs,
+            "081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.250.19.102:50010",
+        );
+        assert!(header.header_matched);
+        assert_eq!(header.level.as_deref(), Some("INFO"));
+        assert_eq!(
+            header.component.as_deref(),
+            Some("dfs.DataNode$DataXceiver")
+        );
+        assert_eq!(
+            header.session_hint.as_deref(),
+            Some("blk_-1608999687919862906")
+        );
+        assert!(header
+            .content
+            .starts_with("Receiving block blk_-1608999687919862906 src:"));
+        // 2008-11-09 20:35:18 UTC
+        assert_eq!(header.timestamp, Some(1_226_262_918.0));
+    }
+
+    #[test]
+    fn bgl_header_uses_epoch_and_node() {
+        let header = parse(
+            LogFormat::Bgl,
+            "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL INFO instruction cache parity error corrected",
+        );
+        assert!(header.header_matched);
+        assert_eq!(header.content, "instruction cache parity error corrected");
+        assert_eq!(header.level.as_deref(), Some("INFO"));
+        assert_eq!(header.component.as_deref(), Some("KERNEL"));
+        assert_eq!(header.session_hint.as_deref(), Some("R02-M1-N0-C:J12-U11"));
+        let timestamp = header.timestamp.unwrap_or_default();
+        assert!((timestamp - 1_117_838_570.675_872).abs() < 1e-3);
+    }
+
+    #[test]
+    fn hadoop_spark_zookeeper_headers() {
+        let hadoop = parse(
+            LogFormat::Hadoop,
+            "2015-10-18 18:01:47,978 INFO [IPC Server handler 5 on 62270] org.apache.hadoop.mapred.TaskAttemptListenerImpl: Progress of TaskAttempt attempt_1 is : 0.02",
+        );
+        assert!(hadoop.header_matched);
+        assert_eq!(
+            hadoop.content,
+            "Progress of TaskAttempt attempt_1 is : 0.02"
+        );
+        assert_eq!(
+            hadoop.component.as_deref(),
+            Some("org.apache.hadoop.mapred.TaskAttemptListenerImpl")
+        );
+        assert_eq!(hadoop.timestamp, Some(1_445_191_307.978));
+
+        let spark = parse(
+            LogFormat::Spark,
+            "17/06/09 20:10:40 INFO spark.SecurityManager: Changing view acls to: yarn,curi",
+        );
+        assert_eq!(spark.content, "Changing view acls to: yarn,curi");
+        assert_eq!(spark.timestamp, Some(1_497_039_040.0));
+
+        let zookeeper = parse(
+            LogFormat::Zookeeper,
+            "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification time out: 3200",
+        );
+        assert!(zookeeper.header_matched);
+        assert_eq!(zookeeper.level.as_deref(), Some("INFO"));
+        assert_eq!(zookeeper.content, "Notification time out: 3200");
+        assert_eq!(
+            zookeeper.component.as_deref(),
+            Some("0:0:0:0:0:0:0:2181:FastLeaderElection")
+        );
+    }
+
+    #[test]
+    fn hpc_windows_android_apache_openstack_headers() {
+        let hpc = parse(
+            LogFormat::Hpc,
+            "134681 node-246 unix.hw state_change.unavailable 1077804742 1 Component State Change: Component \\042alt0\\042 is in the unavailable state (HWID=1973)",
+        );
+        assert_eq!(hpc.timestamp, Some(1_077_804_742.0));
+        assert!(hpc.content.starts_with("Component State Change"));
+
+        let windows = parse(
+            LogFormat::Windows,
+            "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505",
+        );
+        assert_eq!(windows.level.as_deref(), Some("Info"));
+        assert_eq!(windows.component.as_deref(), Some("CBS"));
+        assert_eq!(windows.content, "Loaded Servicing Stack v6.1.7601.23505");
+
+        let android = parse(
+            LogFormat::Android,
+            "03-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogsopening app",
+        );
+        assert_eq!(android.level.as_deref(), Some("D"));
+        assert_eq!(android.component.as_deref(), Some("WindowManager"));
+        assert_eq!(android.content, "printFreezingDisplayLogsopening app");
+
+        let apache = parse(
+            LogFormat::Apache,
+            "[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok /etc/httpd/conf/workers2.properties",
+        );
+        assert_eq!(apache.level.as_deref(), Some("notice"));
+        assert_eq!(apache.timestamp, Some(1_133_671_664.0));
+
+        let openstack = parse(
+            LogFormat::Openstack,
+            "nova-compute.log.1.2017-05-16_13:55:31 2017-05-16 00:00:04.500 2931 INFO nova.compute.manager [req-3ea4052c-895d-4b64-9e2d-04d64c4d94ab - - - - -] [instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] VM Started (Lifecycle Event)",
+        );
+        assert_eq!(
+            openstack.content,
+            "[instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] VM Started (Lifecycle Event)"
+        );
+        assert_eq!(
+            openstack.session_hint.as_deref(),
+            Some("b9000564-fe1a-409b-b8cc-1e88b294cd1d")
+        );
+    }
+
+    #[test]
+    fn syslog_family_headers() {
+        let ssh = parse(
+            LogFormat::Openssh,
+            "Dec 10 06:55:46 LabSZ sshd[24200]: reverse mapping checking getaddrinfo for ns.marryaldkfaczcz.com [173.234.31.186] failed - POSSIBLE BREAK-IN ATTEMPT!",
+        );
+        assert!(ssh.header_matched);
+        assert_eq!(ssh.session_hint.as_deref(), Some("24200"));
+        assert!(ssh.content.starts_with("reverse mapping"));
+
+        let linux = parse(
+            LogFormat::Linux,
+            "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0",
+        );
+        assert_eq!(linux.component.as_deref(), Some("sshd(pam_unix)"));
+        assert_eq!(linux.content, "authentication failure; logname= uid=0");
+
+        let mac = parse(
+            LogFormat::Mac,
+            "Jul  1 09:00:55 calvisitor-10-105-160-95 kernel[0]: IOThunderboltSwitch<0>(0x0)::listenerCallback - Thunderbolt HPD packet",
+        );
+        assert_eq!(mac.component.as_deref(), Some("kernel"));
+        assert!(mac.content.starts_with("IOThunderboltSwitch"));
+
+        let rfc3164 = parse(
+            LogFormat::Syslog,
+            "<34>Oct 11 22:14:15 mymachine su: 'su root' failed",
+        );
+        assert_eq!(rfc3164.level.as_deref(), Some("crit"));
+        assert_eq!(rfc3164.content, "'su root' failed");
+
+        let rfc5424 = parse(
+            LogFormat::Syslog,
+            "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] An application event",
+        );
+        assert_eq!(rfc5424.content, "An application event");
+        assert_eq!(rfc5424.component.as_deref(), Some("evntslog"));
+        assert_eq!(rfc5424.timestamp, Some(1_065_910_455.003));
+
+        let thunderbird = parse(
+            LogFormat::Thunderbird,
+            "- 1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond(pam_unix)[2915]: session closed for user root",
+        );
+        assert_eq!(thunderbird.content, "session closed for user root");
+        assert_eq!(thunderbird.component.as_deref(), Some("crond(pam_unix)"));
+    }
+
+    #[test]
+    fn access_logs_fill_http() {
+        let header = parse(
+            LogFormat::Combined,
+            "83.149.9.216 - - [17/May/2015:10:05:03 +0000] \"GET /presentations/logstash-monitorama-2013/images/kibana-search.png HTTP/1.1\" 200 203023 \"http://semicomplete.com/presentations/\" \"Mozilla/5.0 (Macintosh)\"",
+        );
+        assert!(header.header_matched);
+        let http = header.http.clone().unwrap_or_default();
+        assert_eq!(http.method, "GET");
+        assert_eq!(http.status, Some(200));
+        assert_eq!(http.bytes, Some(203_023));
+        assert_eq!(http.user_agent.as_deref(), Some("Mozilla/5.0 (Macintosh)"));
+        assert_eq!(header.session_hint.as_deref(), Some("83.149.9.216"));
+        assert_eq!(header.timestamp, Some(1_431_857_103.0));
+
+        let common = parse(
+            LogFormat::Common,
+            "127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] \"GET /apache_pb.gif HTTP/1.0\" 200 -",
+        );
+        assert_eq!(common.content, "GET /apache_pb.gif HTTP/1.0 200");
+        assert_eq!(common.http.and_then(|h| h.bytes), None);
+        assert_eq!(common.timestamp, Some(971_211_336.0));
+    }
+
+    #[test]
+    fn json_lines() {
+        let header = parse(
+            LogFormat::Json,
+            r#"{"ts": 1700000000.5, "level": "warn", "logger": "db", "msg": "slow query 35 ms"}"#,
+        );
+        assert_eq!(header.content, "slow query 35 ms");
+        assert_eq!(header.level.as_deref(), Some("warn"));
+        assert_eq!(header.timestamp, Some(1_700_000_000.5));
+    }
+
+    #[test]
+    fn unmatched_lines_keep_whole_content() {
+        let header = parse(LogFormat::Hdfs, "not an hdfs line");
+        assert!(!header.header_matched);
+        assert_eq!(header.content, "not an hdfs line");
+        let raw = parse(LogFormat::Raw, "081109 203518 143 INFO x: y");
+        assert_eq!(raw.content, "081109 203518 143 INFO x: y");
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for &format in LogFormat::ALL {
+            assert_eq!(format.to_string().parse::<LogFormat>().ok(), Some(format));
+            let json = serde_json::to_string(&format).unwrap_or_default();
+            assert_eq!(json, format!("\"{format}\""));
+        }
+        assert_eq!("HDFS".parse::<LogFormat>().ok(), Some(LogFormat::Hdfs));
+        let error = "nope"
+            .parse::<LogFormat>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("hdfs") && error.contains("zookeeper"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn detect_and_auto() {
+        let hdfs = [
+            "081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_1 src: /1.2.3.4:5 dest: /1.2.3.4:6",
+            "081109 203519 145 INFO dfs.FSNamesystem: BLOCK* NameSystem.allocateBlock: /a. blk_2",
+        ];
+        assert_eq!(detect_format(&hdfs), LogFormat::Hdfs);
+        let ssh = ["Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186"];
+        assert_eq!(detect_format(&ssh), LogFormat::Openssh);
+        assert_eq!(detect_format(&["hello world", "no header"]), LogFormat::Raw);
+        let auto = HeaderParser::new(LogFormat::Auto);
+        assert_eq!(
+            auto.parse(hdfs[0]).component.as_deref(),
+            Some("dfs.DataNode$DataXceiver")
+        );
+        assert_eq!(auto.parse(ssh[0]).session_hint.as_deref(), Some("24200"));
+        assert!(!auto.parse("plain text").header_matched);
+    }
+
+    #[test]
+    fn hostile_lines_never_panic() {
+        let long = "x".repeat(1 << 20);
+        let lines = [
+            "",
+            " ",
+            "\0",
+            "\u{1}\u{2}\u{7f}",
+            "[",
+            "[[]]",
+            "{",
+            "<",
+            "<1",
+            "é:é",
+            long.as_str(),
+            "\"",
+            "1 ",
+        ];
+        for &format in LogFormat::ALL {
+            let parser = HeaderParser::new(format);
+            for line in lines {
+                let _ = parser.parse(line);
+            }
+        }
+        let _ = detect_format(&lines);
+    }
+}

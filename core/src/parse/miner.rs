@@ -1,0 +1,1374 @@
+//! Online template mining.
+//!
+//! Each message is masked into slots (see [`super::mask`]). A line joins the most similar template of
+//! the same slot count when enough of the template's literal tokens agree and no differing token is
+//! protected; the differing positions then become `<*>`. Otherwise it starts a new template.
+//!
+//! Speed: a line whose masked shape was seen before is matched through a hash of its token ids
+//! (one map lookup), so the similarity search only runs on new shapes.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use super::mask::{MaskedLine, Slot, WILDCARD};
+
+/// Settings of a [`TemplateMiner`]. One default works for all the Loghub systems.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MinerConfig {
+    /// Share of a template's literal tokens a line must repeat to join it (0..=1).
+    pub similarity_threshold: f64,
+    /// Leading positions that must agree when both the template and the line have a word there
+    /// (Drain's prefix-tree depth minus two): the first word usually names the event.
+    pub prefix_depth: usize,
+    /// At most this many templates are compared per line (most recently used first).
+    pub max_candidates: usize,
+    /// Templates kept; beyond it the least recently used is evicted (its id is never reused).
+    pub max_templates: usize,
+    /// Words that are never turned into `<*>` (case-insensitive; surrounding punctuation ignored):
+    /// two lines that differ in one of them are different events.
+    pub protected_tokens: Vec<String>,
+    /// Also protect words written in capitals (`LOOKING`, `GET`, `FAIL_TASK_CLEANUP`): they are
+    /// states and enum values.
+    pub protect_uppercase: bool,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        let protected = [
+            // Severities.
+            "trace",
+            "debug",
+            "info",
+            "notice",
+            "warn",
+            "warning",
+            "error",
+            "err",
+            "severe",
+            "fatal",
+            "critical",
+            "crit",
+            "alert",
+            "emerg",
+            "emergency",
+            "panic",
+            // States and outcomes.
+            "started",
+            "starting",
+            "start",
+            "stopped",
+            "stopping",
+            "stop",
+            "paused",
+            "resumed",
+            "running",
+            "finished",
+            "failed",
+            "failure",
+            "success",
+            "succeeded",
+            "successful",
+            "successfully",
+            "completed",
+            "complete",
+            "aborted",
+            "killed",
+            "terminated",
+            "timeout",
+            "denied",
+            "accepted",
+            "rejected",
+            "refused",
+            "opened",
+            "closed",
+            "up",
+            "down",
+            "ok",
+            "open",
+            "close",
+            "enabled",
+            "disabled",
+            "connected",
+            "disconnected",
+            "true",
+            "false",
+        ];
+        MinerConfig {
+            similarity_threshold: 0.6,
+            prefix_depth: 1,
+            max_candidates: 256,
+            max_templates: 10_000,
+            protected_tokens: protected.iter().map(|word| word.to_string()).collect(),
+            protect_uppercase: true,
+        }
+    }
+}
+
+/// The template a line was assigned to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateMatch {
+    /// Stable id of the template (from 1, never reused).
+    pub template_id: u32,
+    /// The template after this line, `<*>` for every variable part.
+    pub template: String,
+    /// The values of the variable parts of this line, in order.
+    pub parameters: Vec<String>,
+    /// Whether this line created the template.
+    pub is_new: bool,
+    /// Whether this line changed an existing template (a word became `<*>`).
+    pub template_changed: bool,
+}
+
+/// One template and how many lines it matched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateInfo {
+    /// Stable id.
+    pub id: u32,
+    /// The template text.
+    pub template: String,
+    /// Lines matched (learned) so far.
+    pub count: u64,
+}
+
+/// Counters of a miner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinerStats {
+    /// Templates currently kept.
+    pub templates: usize,
+    /// Templates seen on a single line.
+    pub singletons: usize,
+    /// Lines learned.
+    pub lines: u64,
+    /// Templates evicted by the `max_templates` limit.
+    pub evicted: u64,
+}
+
+/// Token id of `<*>`.
+const WILDCARD_ID: u32 = 0;
+/// Token id of a word the interner has never seen (match-only): equal to no template word.
+const UNKNOWN_ID: u32 = u32::MAX - 1;
+
+/// Word classes that decide whether two different words may become one `<*>`.
+mod class {
+    /// A configured protected word (severity, state): never merged.
+    pub const PROTECTED: u8 = 1;
+    /// Capitals (`LOOKING`, `GET`): an enum value, merged only in a value slot.
+    pub const CAPITALS: u8 = 2;
+    /// A plain word (`spawned`, `view`, `ee0`): merged only in a value slot.
+    pub const PLAIN: u8 = 4;
+    /// Introduces a value (`user`, `EventType:`, `key=`): the next word is a value slot.
+    pub const INTRODUCER: u8 = 8;
+    /// Has a masked part (`ambient=<*>`): its literal part names a field, never merged with another.
+    pub const PARTIAL: u8 = 16;
+}
+
+/// How a template word and a different line word at one position relate.
+enum Difference {
+    /// They must stay apart: the line is another event.
+    Forbidden,
+    /// `key=a` / `key=b`: one field, the value varies.
+    SameKey,
+    /// They may become `<*>`.
+    Allowed,
+}
+
+/// Nouns after which a plain word is a name (`user root`, `host web`).
+const NAME_INTRODUCERS: &[&str] = &[
+    "user", "users", "username", "login", "account", "host", "hostname", "node", "domain", "for",
+];
+
+/// A fast, non-cryptographic hasher (the FxHash function of rustc) for the internal maps.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Interned token shapes: templates compare u32 ids instead of strings.
+#[derive(Clone, Debug, Default)]
+struct Interner {
+    ids: FxMap<Box<str>, u32>,
+    texts: Vec<Box<str>>,
+    flags: Vec<u8>,
+}
+
+impl Interner {
+    fn new() -> Self {
+        let mut interner = Interner::default();
+        interner.intern(WILDCARD, 0);
+        interner
+    }
+
+    fn get(&self, text: &str) -> Option<u32> {
+        self.ids.get(text).copied()
+    }
+
+    fn intern(&mut self, text: &str, flags: u8) -> u32 {
+        if let Some(&id) = self.ids.get(text) {
+            return id;
+        }
+        let id = u32::try_from(self.texts.len()).unwrap_or(UNKNOWN_ID - 1);
+        self.ids.insert(text.into(), id);
+        self.texts.push(text.into());
+        self.flags.push(flags);
+        id
+    }
+
+    fn text(&self, id: u32) -> &str {
+        self.texts.get(id as usize).map_or(WILDCARD, |text| text)
+    }
+
+    fn flags(&self, id: u32) -> u8 {
+        self.flags.get(id as usize).copied().unwrap_or(0)
+    }
+}
+
+/// One position of a template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TemplateSlot {
+    /// Interned shape of a literal token, or `WILDCARD_ID`.
+    token: u32,
+    /// For wildcard slots: interned text shown, the shape shared by all lines so far (`(<*>):`,
+    /// `<*> <*>`, `<*> MB,`) or its generalisation (`<*>,`, `<*>`).
+    display: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Template {
+    id: u32,
+    slots: Vec<TemplateSlot>,
+    count: u64,
+    last_used: u64,
+    text: String,
+}
+
+/// The full miner state. Serializing and deserializing it keeps every template id, so a restored
+/// miner continues exactly where it stopped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "MinerState", from = "MinerState")]
+pub struct TemplateMiner {
+    config: MinerConfig,
+    /// Normalised protected words (lowercase).
+    protected_words: Vec<String>,
+    interner: Interner,
+    templates: FxMap<u32, Template>,
+    /// Template ids by slot count.
+    by_length: FxMap<usize, Vec<u32>>,
+    /// Hash of a line's token ids -> the template it joined.
+    shape_cache: FxMap<u64, u32>,
+    next_id: u32,
+    lines: u64,
+    evicted: u64,
+    /// Reused per-line buffers.
+    scratch: Scratch,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    masked: MaskedLine,
+    ids: Vec<u32>,
+}
+
+/// Above this many cached shapes the cache is cleared (it refills from the next lines).
+const SHAPE_CACHE_LIMIT: usize = 1 << 17;
+
+impl TemplateMiner {
+    /// A miner with no templates.
+    pub fn new(config: MinerConfig) -> Self {
+        let protected_words = config
+            .protected_tokens
+            .iter()
+            .map(|word| word.trim().to_ascii_lowercase())
+            .filter(|word| !word.is_empty())
+            .collect();
+        TemplateMiner {
+            config,
+            protected_words,
+            interner: Interner::new(),
+            templates: FxMap::default(),
+            by_length: FxMap::default(),
+            shape_cache: FxMap::default(),
+            next_id: 1,
+            lines: 0,
+            evicted: 0,
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MinerConfig {
+        &self.config
+    }
+
+    /// Learns one message: it joins (and may generalise) the most similar template or starts one.
+    pub fn learn(&mut self, content: &str) -> TemplateMatch {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.masked.fill(content);
+        scratch.ids.clear();
+        for slot in &scratch.masked.slots {
+            let id = if slot.wildcard {
+                WILDCARD_ID
+            } else {
+                let shape = scratch.masked.shape(slot);
+                match self.interner.get(shape) {
+                    Some(id) => id,
+                    None => {
+                        let flags = self.word_flags(shape);
+                        self.interner.intern(shape, flags)
+                    }
+                }
+            };
+            scratch.ids.push(id);
+        }
+        let result = self.learn_masked(content, &scratch.masked, &scratch.ids);
+        self.scratch = scratch;
+        result
+    }
+
+    fn learn_masked(&mut self, content: &str, masked: &MaskedLine, ids: &[u32]) -> TemplateMatch {
+        self.lines += 1;
+        let now = self.lines;
+        let shape_hash = hash_ids(ids);
+
+        let cached = self.shape_cache.get(&shape_hash).copied().filter(|id| {
+            self.templates
+                .get(id)
+                .is_some_and(|t| literals_match(&t.slots, ids))
+        });
+        let (id, is_new) = match cached {
+            Some(id) => (id, false),
+            None => match self.best_candidate(masked, ids) {
+                Some(id) => (id, false),
+                None => (self.create_template(ids.len()), true),
+            },
+        };
+        if self.shape_cache.len() >= SHAPE_CACHE_LIMIT {
+            self.shape_cache.clear();
+        }
+        self.shape_cache.insert(shape_hash, id);
+
+        // Merge the line into the template: differing words and displays generalise.
+        let Some(template) = self.templates.get_mut(&id) else {
+            // Unreachable: the id was just found or created.
+            return TemplateMatch {
+                template_id: id,
+                template: String::new(),
+                parameters: Vec::new(),
+                is_new,
+                template_changed: false,
+            };
+        };
+        let mut changed = false;
+        for ((slot, &line_id), line_slot) in template.slots.iter_mut().zip(ids).zip(&masked.slots) {
+            if is_new {
+                *slot = if line_id == WILDCARD_ID {
+                    TemplateSlot {
+                        token: WILDCARD_ID,
+                        display: self.interner.intern(masked.shape(line_slot), 0),
+                    }
+                } else {
+                    TemplateSlot {
+                        token: line_id,
+                        display: WILDCARD_ID,
+                    }
+                };
+                continue;
+            }
+            if slot.token == line_id && line_id != WILDCARD_ID {
+                continue;
+            }
+            // The line's text at this position: its word, or its wildcard shape.
+            let line_text = masked.shape(line_slot);
+            let current = if slot.token != WILDCARD_ID {
+                slot.token
+            } else {
+                slot.display
+            };
+            if current == WILDCARD_ID || self.interner.get(line_text) == Some(current) {
+                if slot.token != WILDCARD_ID {
+                    slot.token = WILDCARD_ID;
+                    slot.display = current;
+                    changed = true;
+                }
+                continue;
+            }
+            let general = generalise(self.interner.text(current), line_text);
+            let display = self.interner.intern(&general, 0);
+            if slot.token != WILDCARD_ID || display != slot.display {
+                *slot = TemplateSlot {
+                    token: WILDCARD_ID,
+                    display,
+                };
+                changed = true;
+            }
+        }
+        template.count += 1;
+        template.last_used = now;
+        if is_new || changed {
+            template.text = render(&template.slots, &self.interner);
+        }
+        let parameters = extract_parameters(content, masked, &template.slots, &self.interner);
+        TemplateMatch {
+            template_id: id,
+            template: template.text.clone(),
+            parameters,
+            is_new,
+            template_changed: changed && !is_new,
+        }
+    }
+
+    /// Finds the template `content` belongs to without learning anything; `None` when the line
+    /// would start a new template (a novel event).
+    pub fn match_only(&self, content: &str) -> Option<TemplateMatch> {
+        let mut masked = MaskedLine::default();
+        masked.fill(content);
+        let ids: Vec<u32> = masked
+            .slots
+            .iter()
+            .map(|slot| {
+                if slot.wildcard {
+                    WILDCARD_ID
+                } else {
+                    self.interner.get(masked.shape(slot)).unwrap_or(UNKNOWN_ID)
+                }
+            })
+            .collect();
+        let shape_hash = hash_ids(&ids);
+        let id = self
+            .shape_cache
+            .get(&shape_hash)
+            .copied()
+            .filter(|id| {
+                self.templates
+                    .get(id)
+                    .is_some_and(|t| literals_match(&t.slots, &ids))
+            })
+            .or_else(|| self.best_candidate(&masked, &ids))?;
+        let template = self.templates.get(&id)?;
+        // What the template would become with this line, without storing it.
+        let mut pieces: Vec<String> = Vec::with_capacity(template.slots.len());
+        let mut changed = false;
+        for ((slot, &line_id), line_slot) in template.slots.iter().zip(&ids).zip(&masked.slots) {
+            let current = slot_text(slot, &self.interner);
+            if slot.token == line_id && line_id != WILDCARD_ID {
+                pieces.push(current.to_string());
+                continue;
+            }
+            let general = generalise(current, masked.shape(line_slot));
+            changed |= slot.token != WILDCARD_ID || general != current;
+            pieces.push(general);
+        }
+        let text = if changed {
+            pieces.join(" ")
+        } else {
+            template.text.clone()
+        };
+        let parameters = extract_parameters_with(content, &masked, &pieces);
+        Some(TemplateMatch {
+            template_id: id,
+            template: text,
+            parameters,
+            is_new: false,
+            template_changed: false,
+        })
+    }
+
+    /// The most similar template of the same length that the line may join.
+    fn best_candidate(&self, masked: &MaskedLine, ids: &[u32]) -> Option<u32> {
+        let candidates = self.by_length.get(&ids.len())?;
+        let mut best: Option<(f64, u64, u32)> = None;
+        // Most recently created first: recent events are the likeliest.
+        for &id in candidates
+            .iter()
+            .rev()
+            .take(self.config.max_candidates.max(1))
+        {
+            let Some(template) = self.templates.get(&id) else {
+                continue;
+            };
+            let Some(similarity) = self.similarity(&template.slots, masked, ids) else {
+                continue;
+            };
+            if similarity < self.config.similarity_threshold {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((best_similarity, best_count, _)) => {
+                    similarity > best_similarity
+                        || (similarity == best_similarity && template.count > best_count)
+                }
+            };
+            if better {
+                best = Some((similarity, template.count, id));
+            }
+        }
+        best.map(|(_, _, id)| id)
+    }
+
+    /// Share of the template's literal words the line repeats; `None` when the line may not join
+    /// (a word differs that must not become `<*>`).
+    fn similarity(&self, slots: &[TemplateSlot], masked: &MaskedLine, ids: &[u32]) -> Option<f64> {
+        let mut literals = 0u32;
+        let mut equal = 0u32;
+        let mut line_literals = 0u32;
+        for (index, (slot, &line_id)) in slots.iter().zip(ids).enumerate() {
+            if line_id != WILDCARD_ID {
+                line_literals += 1;
+            }
+            if slot.token == WILDCARD_ID {
+                continue;
+            }
+            literals += 1;
+            if slot.token == line_id {
+                equal += 1;
+                continue;
+            }
+            match self.may_differ(slots, index, line_id, masked) {
+                Difference::Forbidden => return None,
+                // The same field with another value: the field name agrees.
+                Difference::SameKey => equal += 1,
+                Difference::Allowed => {}
+            }
+        }
+        if literals == 0 {
+            // An all-variable template only takes all-variable lines.
+            return (line_literals == 0).then_some(1.0);
+        }
+        Some(f64::from(equal) / f64::from(literals))
+    }
+
+    /// Whether the template word at `index` may become `<*>` for a line with `line_id` there.
+    ///
+    /// Different plain words, capitals and field names usually mean different events
+    /// (`Instance spawned` / `Instance destroyed`, `GET` / `POST`, `phoneId=<*>` / `retVal=<*>`),
+    /// unless they sit in a value slot (`user root` / `user guest`, `EventType: A` / `EventType: B`).
+    fn may_differ(
+        &self,
+        slots: &[TemplateSlot],
+        index: usize,
+        line_id: u32,
+        masked: &MaskedLine,
+    ) -> Difference {
+        let Some(slot) = slots.get(index) else {
+            return Difference::Forbidden;
+        };
+        let template_text = self.interner.text(slot.token);
+        let template_class = self.interner.flags(slot.token);
+        let value_slot = index > 0
+            && slots.get(index - 1).is_some_and(|previous| {
+                self.interner.flags(previous.token) & class::INTRODUCER != 0
+            });
+        let allowed_if = |allowed: bool| {
+            if allowed {
+                Difference::Allowed
+            } else {
+                Difference::Forbidden
+            }
+        };
+        if template_class & class::PROTECTED != 0 {
+            return Difference::Forbidden;
+        }
+        if line_id == WILDCARD_ID {
+            return allowed_if(template_class & class::CAPITALS == 0 || value_slot);
+        }
+        let line_text = masked.slots.get(index).map_or("", |s| masked.shape(s));
+        let line_class = if line_id == UNKNOWN_ID {
+            self.word_flags(line_text)
+        } else {
+            self.interner.flags(line_id)
+        };
+        if line_class & class::PROTECTED != 0 || index < self.config.prefix_depth {
+            return Difference::Forbidden;
+        }
+        // `key=value` words: the same field with another value, unless the value is an enum.
+        match (split_key(template_text), split_key(line_text)) {
+            (Some((key_a, value_a)), Some((key_b, value_b))) => {
+                let same = key_a == key_b
+                    && !is_uppercase_word(trim_word(value_a))
+                    && !is_uppercase_word(trim_word(value_b));
+                return if same {
+                    Difference::SameKey
+                } else {
+                    Difference::Forbidden
+                };
+            }
+            (None, None) => {}
+            _ => return Difference::Forbidden,
+        }
+        let both = template_class | line_class;
+        if both & (class::CAPITALS | class::PLAIN) != 0 {
+            return allowed_if(value_slot);
+        }
+        Difference::Allowed
+    }
+
+    fn create_template(&mut self, length: usize) -> u32 {
+        let limit = self.config.max_templates.max(1);
+        while self.templates.len() >= limit {
+            self.evict_least_recent();
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        self.templates.insert(
+            id,
+            Template {
+                id,
+                slots: vec![
+                    TemplateSlot {
+                        token: WILDCARD_ID,
+                        display: WILDCARD_ID
+                    };
+                    length
+                ],
+                count: 0,
+                last_used: self.lines,
+                text: String::new(),
+            },
+        );
+        self.by_length.entry(length).or_default().push(id);
+        id
+    }
+
+    fn evict_least_recent(&mut self) {
+        let Some(oldest) = self
+            .templates
+            .values()
+            .min_by_key(|template| (template.last_used, template.id))
+            .map(|template| template.id)
+        else {
+            return;
+        };
+        if let Some(template) = self.templates.remove(&oldest) {
+            if let Some(ids) = self.by_length.get_mut(&template.slots.len()) {
+                ids.retain(|&id| id != oldest);
+            }
+            self.evicted += 1;
+        }
+        // Words of evicted templates stay interned; rebuild when they dominate.
+        let live_slots: usize = self.templates.values().map(|t| t.slots.len()).sum();
+        if self.interner.texts.len() > 65_536 && self.interner.texts.len() > 8 * live_slots {
+            self.rebuild_interner();
+        }
+    }
+
+    fn rebuild_interner(&mut self) {
+        let old = std::mem::replace(&mut self.interner, Interner::new());
+        for template in self.templates.values_mut() {
+            for slot in &mut template.slots {
+                if slot.token != WILDCARD_ID {
+                    slot.token = self
+                        .interner
+                        .intern(old.text(slot.token), old.flags(slot.token));
+                }
+                slot.display = self.interner.intern(old.text(slot.display), 0);
+            }
+        }
+        self.shape_cache.clear();
+    }
+
+    /// The word classes of a token shape (see [`class`]).
+    fn word_flags(&self, shape: &str) -> u8 {
+        let mut flags = 0;
+        if shape.contains(WILDCARD) {
+            flags |= class::PARTIAL;
+        }
+        if shape.ends_with(':') || shape.ends_with('=') {
+            flags |= class::INTRODUCER;
+        }
+        let word = trim_word(shape);
+        if word.is_empty() {
+            return flags;
+        }
+        if NAME_INTRODUCERS
+            .iter()
+            .any(|noun| noun.eq_ignore_ascii_case(word))
+        {
+            flags |= class::INTRODUCER;
+        }
+        if self.config.protect_uppercase && is_uppercase_word(word) {
+            flags |= class::CAPITALS;
+        }
+        if is_plain_word(word) {
+            flags |= class::PLAIN;
+        }
+        if self
+            .protected_words
+            .iter()
+            .any(|protected| protected.eq_ignore_ascii_case(word))
+        {
+            flags |= class::PROTECTED;
+        }
+        flags
+    }
+
+    /// The text of a template.
+    pub fn template(&self, id: u32) -> Option<&str> {
+        self.templates.get(&id).map(|t| t.text.as_str())
+    }
+
+    /// Every template, by id.
+    pub fn templates(&self) -> Vec<TemplateInfo> {
+        let mut all: Vec<TemplateInfo> = self
+            .templates
+            .values()
+            .map(|t| TemplateInfo {
+                id: t.id,
+                template: t.text.clone(),
+                count: t.count,
+            })
+            .collect();
+        all.sort_by_key(|info| info.id);
+        all
+    }
+
+    /// Number of templates kept.
+    pub fn len(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// Whether no template was learned (or all were evicted).
+    pub fn is_empty(&self) -> bool {
+        self.templates.is_empty()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> MinerStats {
+        MinerStats {
+            templates: self.templates.len(),
+            singletons: self.templates.values().filter(|t| t.count == 1).count(),
+            lines: self.lines,
+            evicted: self.evicted,
+        }
+    }
+
+    /// A sentence for the user when the logs do not mine well (too many templates per line, mostly
+    /// one-off templates, or the template limit reached); `None` when mining looks healthy.
+    pub fn quality_warning(&self) -> Option<String> {
+        let stats = self.stats();
+        if stats.lines >= 200 {
+            let per_line = stats.templates as f64 / stats.lines as f64;
+            if per_line > 0.2 {
+                return Some(format!(
+                    "logs do not mine well: {} templates for {} lines ({:.0}%); check the header format \
+                     or whether messages carry variables that are not masked",
+                    stats.templates,
+                    stats.lines,
+                    per_line * 100.0
+                ));
+            }
+        }
+        if stats.templates >= 50 && stats.singletons * 2 > stats.templates {
+            return Some(format!(
+                "logs do not mine well: {} of {} templates were seen on a single line",
+                stats.singletons, stats.templates
+            ));
+        }
+        if stats.evicted > 0 {
+            return Some(format!(
+                "logs do not mine well: the template limit ({}) was reached and {} templates were evicted",
+                self.config.max_templates, stats.evicted
+            ));
+        }
+        None
+    }
+}
+
+/// Whether every literal word of the template equals the line's word at its position.
+fn literals_match(slots: &[TemplateSlot], ids: &[u32]) -> bool {
+    slots.len() == ids.len()
+        && slots
+            .iter()
+            .zip(ids)
+            .all(|(slot, &id)| slot.token == WILDCARD_ID || slot.token == id)
+}
+
+fn hash_ids(ids: &[u32]) -> u64 {
+    let mut hasher = FxHasher::default();
+    ids.len().hash(&mut hasher);
+    for &id in ids {
+        hasher.write_u32(id);
+    }
+    hasher.finish()
+}
+
+/// `GET`, `LOOKING`, `FAIL_TASK_CLEANUP`: three or more capitals, underscores allowed, no digit
+/// (two-letter capitals are mostly units and abbreviations: `KB`, `ID`).
+fn is_uppercase_word(word: &str) -> bool {
+    let mut letters = 0;
+    for byte in word.bytes() {
+        if byte.is_ascii_uppercase() {
+            letters += 1;
+        } else if byte != b'_' {
+            return false;
+        }
+    }
+    letters >= 3
+}
+
+/// A word of letters (inner `-`/`'` allowed), or letters with one trailing digit (`ee0`).
+fn is_plain_word(word: &str) -> bool {
+    let body = match word.as_bytes().last() {
+        Some(last) if last.is_ascii_digit() => &word[..word.len() - 1],
+        _ => word,
+    };
+    !body.is_empty()
+        && body.chars().next().is_some_and(char::is_alphabetic)
+        && body
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+}
+
+/// The word without surrounding punctuation.
+fn trim_word(shape: &str) -> &str {
+    shape.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+}
+
+/// `key=value`, `key:value` or `key.....value` (first `=`, else first `:`, else a run of three or
+/// more dots): a literal key (no `<*>`) and a non-empty value.
+fn split_key(text: &str) -> Option<(&str, &str)> {
+    let (at, separator_len) = match text.find('=').or_else(|| text.find(':')) {
+        Some(at) => (at, 1),
+        None => {
+            let at = text.find("...")?;
+            let dots = text[at..].bytes().take_while(|&b| b == b'.').count();
+            (at, dots)
+        }
+    };
+    let (key, value) = (&text[..at], &text[at + separator_len..]);
+    let key = key.trim_start_matches(|c: char| !c.is_alphanumeric());
+    (!key.is_empty() && !value.is_empty() && !key.contains(WILDCARD)).then_some((key, value))
+}
+
+/// The display of two texts at one position: equal texts stay, otherwise `<*>` keeps the
+/// punctuation both share around it (`spawned,` + `gone,` -> `<*>,`; `(<*>)` + `<*>` -> `<*>`).
+fn generalise(a: &str, b: &str) -> String {
+    if a == b {
+        return a.to_string();
+    }
+    // The same field keeps its name: `name=a,` + `name=b,` -> `name=<*>,`.
+    if let (Some((key_a, value_a)), Some((key_b, value_b))) = (split_key(a), split_key(b)) {
+        let (head_a, head_b) = (&a[..a.len() - value_a.len()], &b[..b.len() - value_b.len()]);
+        if key_a == key_b && head_a == head_b {
+            let tail = generalise(value_a, value_b);
+            return format!("{head_a}{tail}");
+        }
+    }
+    let is_affix =
+        |c: &char| !c.is_alphanumeric() && !c.is_whitespace() && !matches!(c, '<' | '*' | '>');
+    let prefix: String = a
+        .chars()
+        .zip(b.chars())
+        .take_while(|(x, y)| x == y && is_affix(x))
+        .map(|(x, _)| x)
+        .collect();
+    let a_rest = &a[prefix.len()..];
+    let b_rest = &b[prefix.len()..];
+    let mut suffix: Vec<char> = a_rest
+        .chars()
+        .rev()
+        .zip(b_rest.chars().rev())
+        .take_while(|(x, y)| x == y && is_affix(x))
+        .map(|(x, _)| x)
+        .collect();
+    // Leave at least nothing overlapping: the hole sits between prefix and suffix.
+    let limit = a_rest.chars().count().min(b_rest.chars().count());
+    suffix.truncate(limit);
+    suffix.reverse();
+    let suffix: String = suffix.into_iter().collect();
+    format!("{prefix}{WILDCARD}{suffix}")
+}
+
+/// What a template slot shows: its word, or its display.
+fn slot_text<'a>(slot: &TemplateSlot, interner: &'a Interner) -> &'a str {
+    if slot.token != WILDCARD_ID {
+        interner.text(slot.token)
+    } else {
+        interner.text(slot.display)
+    }
+}
+
+fn render(slots: &[TemplateSlot], interner: &Interner) -> String {
+    let mut text = String::new();
+    for (index, slot) in slots.iter().enumerate() {
+        if index > 0 {
+            text.push(' ');
+        }
+        text.push_str(slot_text(slot, interner));
+    }
+    text
+}
+
+/// The values behind each `<*>` of the template, slot by slot.
+fn extract_parameters(
+    content: &str,
+    masked: &MaskedLine,
+    slots: &[TemplateSlot],
+    interner: &Interner,
+) -> Vec<String> {
+    let mut parameters = Vec::new();
+    for (slot, line_slot) in slots.iter().zip(&masked.slots) {
+        push_slot_parameters(
+            slot_text(slot, interner),
+            slot_source(content, line_slot),
+            &mut parameters,
+        );
+    }
+    parameters
+}
+
+/// [`extract_parameters`] with the slot texts given.
+fn extract_parameters_with(content: &str, masked: &MaskedLine, pieces: &[String]) -> Vec<String> {
+    let mut parameters = Vec::new();
+    for (piece, line_slot) in pieces.iter().zip(&masked.slots) {
+        push_slot_parameters(piece, slot_source(content, line_slot), &mut parameters);
+    }
+    parameters
+}
+
+fn push_slot_parameters(pattern: &str, text: &str, parameters: &mut Vec<String>) {
+    if !pattern.contains(WILDCARD) {
+        return;
+    }
+    if pattern == WILDCARD {
+        parameters.push(text.to_string());
+    } else {
+        match_pattern(pattern, text, parameters);
+    }
+}
+
+fn slot_source<'a>(content: &'a str, slot: &Slot) -> &'a str {
+    content
+        .get(slot.text_start as usize..slot.text_end as usize)
+        .unwrap_or("")
+}
+
+/// Matches `pattern` (literal text with `<*>` holes, single spaces) against `text` and pushes what
+/// each hole covers. Falls back to the whole text when the literal parts are not found.
+fn match_pattern(pattern: &str, text: &str, out: &mut Vec<String>) {
+    let pieces: Vec<&str> = pattern.split(WILDCARD).collect();
+    let holes = pieces.len() - 1;
+    let start_len = out.len();
+    let mut position = 0usize;
+    let mut ok = true;
+    for (index, piece) in pieces.iter().enumerate() {
+        let rest = text.get(position..).unwrap_or("");
+        if index == 0 {
+            match rest.strip_prefix(piece) {
+                Some(_) => position += piece.len(),
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+            continue;
+        }
+        // The hole before this piece ends where the piece starts (the last piece must be a suffix).
+        let found = if index == pieces.len() - 1 {
+            if piece.is_empty() {
+                Some(rest.len())
+            } else if rest.len() >= piece.len() && rest.ends_with(piece) {
+                Some(rest.len() - piece.len())
+            } else {
+                None
+            }
+        } else if piece.is_empty() {
+            // Two holes glued together: give the first one character... or nothing; keep it whole.
+            Some(0)
+        } else {
+            find_piece(rest, piece)
+        };
+        let Some(at) = found else {
+            ok = false;
+            break;
+        };
+        out.push(rest.get(..at).unwrap_or("").to_string());
+        position += at + piece.len();
+    }
+    if !ok {
+        out.truncate(start_len);
+        out.push(text.to_string());
+        for _ in 1..holes {
+            out.push(String::new());
+        }
+    }
+}
+
+/// Finds `piece` in `text`, where a space in the piece matches any run of whitespace.
+fn find_piece(text: &str, piece: &str) -> Option<usize> {
+    if !piece.contains(' ') {
+        // A hole matches at least one character.
+        return text
+            .get(1..)?
+            .find(piece)
+            .map(|at| at + 1)
+            .or_else(|| text.find(piece));
+    }
+    text.find(piece)
+}
+
+/// Serialized form of [`TemplateMiner`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct MinerState {
+    config: MinerConfig,
+    next_id: u32,
+    lines: u64,
+    evicted: u64,
+    templates: Vec<TemplateState>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TemplateState {
+    id: u32,
+    count: u64,
+    last_used: u64,
+    slots: Vec<SlotState>,
+}
+
+/// A literal word (`word`), or a wildcard (`word` absent) with its shared display, if any.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SlotState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    word: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    display: Option<String>,
+}
+
+impl From<TemplateMiner> for MinerState {
+    fn from(miner: TemplateMiner) -> Self {
+        let mut templates: Vec<TemplateState> = miner
+            .templates
+            .values()
+            .map(|template| TemplateState {
+                id: template.id,
+                count: template.count,
+                last_used: template.last_used,
+                slots: template
+                    .slots
+                    .iter()
+                    .map(|slot| SlotState {
+                        word: (slot.token != WILDCARD_ID)
+                            .then(|| miner.interner.text(slot.token).to_string()),
+                        display: (slot.token == WILDCARD_ID && slot.display != WILDCARD_ID)
+                            .then(|| miner.interner.text(slot.display).to_string()),
+                    })
+                    .collect(),
+            })
+            .collect();
+        templates.sort_by_key(|t| t.id);
+        MinerState {
+            config: miner.config,
+            next_id: miner.next_id,
+            lines: miner.lines,
+            evicted: miner.evicted,
+            templates,
+        }
+    }
+}
+
+impl From<MinerState> for TemplateMiner {
+    fn from(state: MinerState) -> Self {
+        let mut miner = TemplateMiner::new(state.config);
+        miner.lines = state.lines;
+        miner.evicted = state.evicted;
+        let mut next_id = state.next_id.max(1);
+        for saved in state.templates {
+            if saved.id == 0 || miner.templates.contains_key(&saved.id) {
+                continue;
+            }
+            next_id = next_id.max(saved.id.saturating_add(1));
+            let slots: Vec<TemplateSlot> = saved
+                .slots
+                .iter()
+                .map(|slot| match &slot.word {
+                    Some(word) if word != WILDCARD => {
+                        let flags = miner.word_flags(word);
+                        TemplateSlot {
+                            token: miner.interner.intern(word, flags),
+                            display: WILDCARD_ID,
+                        }
+                    }
+                    _ => TemplateSlot {
+                        token: WILDCARD_ID,
+                        display: slot
+                            .display
+                            .as_deref()
+                            .map_or(WILDCARD_ID, |display| miner.interner.intern(display, 0)),
+                    },
+                })
+                .collect();
+            let text = render(&slots, &miner.interner);
+            miner
+                .by_length
+                .entry(slots.len())
+                .or_default()
+                .push(saved.id);
+            miner.templates.insert(
+                saved.id,
+                Template {
+                    id: saved.id,
+                    slots,
+                    count: saved.count,
+                    last_used: saved.last_used,
+                    text,
+                },
+            );
+        }
+        miner.next_id = next_id;
+        miner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn miner() -> TemplateMiner {
+        TemplateMiner::new(MinerConfig::default())
+    }
+
+    #[test]
+    fn groups_and_generalises() {
+        let mut miner = miner();
+        let first = miner.learn("PacketResponder 1 for block blk_38865049064139660 terminating");
+        assert!(first.is_new);
+        assert_eq!(
+            first.template,
+            "PacketResponder <*> for block <*> terminating"
+        );
+        assert_eq!(first.parameters, ["1", "blk_38865049064139660"]);
+        let second =
+            miner.learn("PacketResponder 2 for block blk_-6952295868487656571 terminating");
+        assert_eq!(second.template_id, first.template_id);
+        assert!(!second.is_new && !second.template_changed);
+        assert_eq!(second.parameters, ["2", "blk_-6952295868487656571"]);
+
+        let user_a = miner.learn("session opened for user alice by sshd");
+        let user_b = miner.learn("session opened for user bob by sshd");
+        assert_eq!(user_a.template_id, user_b.template_id);
+        assert!(user_b.template_changed);
+        assert_eq!(user_b.template, "session opened for user <*> by sshd");
+        assert_eq!(user_b.parameters, ["bob"]);
+        assert_eq!(miner.len(), 2);
+    }
+
+    #[test]
+    fn partial_tokens_give_parameters() {
+        let mut miner = miner();
+        let matched = miner.learn("Component (HWID=1973) is ambient=30 at (/var/lib/x):");
+        assert_eq!(
+            matched.template,
+            "Component (HWID=<*>) is ambient=<*> at (<*>):"
+        );
+        assert_eq!(matched.parameters, ["1973", "30", "/var/lib/x"]);
+    }
+
+    #[test]
+    fn varying_token_counts_share_a_template() {
+        let mut miner = miner();
+        let one = miner.learn("BLOCK* ask 10.250.18.114:50010 to delete blk_1");
+        let three = miner.learn("BLOCK* ask 10.250.18.114:50010 to delete blk_1 blk_2 blk_-3");
+        assert_eq!(one.template_id, three.template_id);
+        assert_eq!(three.template, "BLOCK* ask <*> to delete <*>");
+        assert_eq!(
+            three.parameters,
+            ["10.250.18.114:50010", "blk_1 blk_2 blk_-3"]
+        );
+    }
+
+    #[test]
+    fn protected_tokens_split_events() {
+        let mut miner = miner();
+        // In a value slot (after `state:`) words may vary, but not protected ones.
+        let started = miner.learn("Job 12 of queue main state: started on node a");
+        let paused = miner.learn("Job 13 of queue main state: paused on node a");
+        assert_ne!(
+            started.template_id, paused.template_id,
+            "`paused` is a state word"
+        );
+        let alice = miner.learn("Job 14 of queue main owner: alice on node a");
+        let bob = miner.learn("Job 15 of queue main owner: bob on node a");
+        assert_eq!(alice.template_id, bob.template_id, "a value slot");
+        assert_eq!(bob.template, "Job <*> of queue main owner: <*> on node a");
+        let looking = miner.learn("Notification: 1 (n.leader), LOOKING (my state)");
+        let leading = miner.learn("Notification: 1 (n.leader), LEADING (my state)");
+        assert_ne!(
+            looking.template_id, leading.template_id,
+            "capitals are states"
+        );
+        // Plain words outside value slots name different events.
+        let spawned = miner.learn("[instance: 42] Instance spawned successfully.");
+        let destroyed = miner.learn("[instance: 43] Instance destroyed successfully.");
+        assert_ne!(spawned.template_id, destroyed.template_id);
+
+        let config = MinerConfig {
+            protected_tokens: Vec::new(),
+            protect_uppercase: false,
+            ..MinerConfig::default()
+        };
+        let mut lenient = TemplateMiner::new(config);
+        let a = lenient.learn("Job 12 of queue main state: started on node a");
+        let b = lenient.learn("Job 13 of queue main state: paused on node a");
+        assert_eq!(a.template_id, b.template_id);
+    }
+
+    #[test]
+    fn match_only_never_learns() {
+        let mut miner = miner();
+        miner.learn("Received block blk_1 of size 67108864 from /10.251.42.84");
+        let before = serde_json::to_string(&miner).unwrap_or_default();
+        let matched = miner.match_only("Received block blk_2 of size 1024 from /10.0.0.1");
+        assert_eq!(matched.map(|m| m.parameters.len()), Some(3));
+        assert!(miner
+            .match_only("Completely different message here")
+            .is_none());
+        assert!(miner.match_only("").is_none());
+        let after = serde_json::to_string(&miner).unwrap_or_default();
+        assert_eq!(before, after);
+        assert_eq!(miner.stats().lines, 1);
+    }
+
+    #[test]
+    fn ids_survive_serde_round_trip() {
+        let mut miner = miner();
+        let lines = [
+            "Verification succeeded for blk_1",
+            "Deleting block blk_2 file /mnt/hadoop/dfs/data/current/blk_2",
+            "session opened for user alice",
+            "session opened for user bob",
+        ];
+        let ids: Vec<u32> = lines
+            .iter()
+            .map(|line| miner.learn(line).template_id)
+            .collect();
+        let json = serde_json::to_string(&miner).unwrap_or_default();
+        let mut restored: TemplateMiner = serde_json::from_str(&json)
+            .unwrap_or_else(|_| TemplateMiner::new(MinerConfig::default()));
+        assert_eq!(restored.templates(), miner.templates());
+        for (line, id) in lines.iter().zip(&ids) {
+            let again = restored.learn(line);
+            assert_eq!(again.template_id, *id);
+            assert!(!again.is_new);
+        }
+        let fresh = restored.learn("a brand new event");
+        assert!(fresh.template_id > *ids.iter().max().unwrap_or(&0));
+    }
+
+    #[test]
+    fn lru_cap_holds_and_ids_are_never_reused() {
+        let config = MinerConfig {
+            max_templates: 3,
+            ..MinerConfig::default()
+        };
+        let mut miner = TemplateMiner::new(config);
+        let mut seen = std::collections::HashSet::new();
+        let words = [
+            "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+        ];
+        for (round, word) in words.iter().enumerate() {
+            let matched = miner.learn(&format!("{word} event happened"));
+            assert!(seen.insert(matched.template_id), "id reused");
+            assert!(miner.len() <= 3);
+            // Keep `alpha` hot: it must survive eviction.
+            if round > 0 {
+                let hot = miner.learn("alpha event happened");
+                assert_eq!(hot.template_id, 1);
+            }
+        }
+        assert_eq!(miner.stats().evicted, 4);
+        assert!(miner.template(1).is_some());
+        assert!(miner.quality_warning().is_some());
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        let mut miner = miner();
+        let long = "word ".repeat(200_000);
+        let dense = "7".repeat(1 << 20);
+        let inputs = [
+            "",
+            " ",
+            "\0",
+            "\0\0 \0",
+            "\u{1}\u{2}\u{3}",
+            "<*>",
+            "<*> <*>",
+            "a<*>b",
+            "=",
+            "-",
+            "--1",
+            "_-1",
+            "é ü 中文 🚀",
+            long.as_str(),
+            dense.as_str(),
+            "\t\t",
+            "(((",
+            "blk_-",
+            "0x",
+            "//",
+        ];
+        for input in inputs {
+            let learned = miner.learn(input);
+            let again = miner.match_only(input);
+            assert!(again.is_some(), "{input:?}");
+            assert!(!learned.template.is_empty() || input.trim().is_empty());
+        }
+        let _ = miner.quality_warning();
+    }
+}

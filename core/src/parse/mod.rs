@@ -1,0 +1,15 @@
+//! Log parsing: header formats and online template mining.
+//!
+//! - [`HeaderParser`] splits a raw line into timestamp, level, component and message for one of the
+//!   [`LogFormat`]s (or detects the format).
+//! - [`TemplateMiner`] groups messages into templates (`<*>` for variable parts) online, with stable
+//!   ids, parameters per line, a match-only mode, protected words and a bounded template count.
+//! - [`eval`] scores the miner against the Loghub ground truth.
+
+pub mod eval;
+pub mod format;
+pub mod mask;
+pub mod miner;
+
+pub use format::{detect_format, Header, HeaderParser, HttpRequest, LogFormat};
+pub use miner::{MinerConfig, MinerStats, TemplateInfo, TemplateMatch, TemplateMiner};

@@ -1,0 +1,281 @@
+//! redb storage: table definitions and the few transactions the detector needs.
+//!
+//! Layout (one database file, `logsentinel.redb` under `STORAGE_DIR`):
+//! - `projects`: project id → JSON [`crate::tenant::ProjectRecord`]
+//! - `keys`: SHA-256 of an API key → project id (the key itself is never stored)
+//! - `blobs`: `"{project_id}/{name}"` or `"global/{name}"` → bytes (miners, samples, models, vocabularies)
+//! - `history`: sequence number → JSON teacher update record
+//!
+//! Project and key changes commit before the call returns. Per-log state (counters, templates, samples)
+//! is group-committed by the detector (see [`crate::Config::commit_every_logs`]).
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::error::{Error, Result};
+use crate::tenant::keys::KeyHash;
+
+const PROJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("projects");
+const KEYS: TableDefinition<&[u8], &str> = TableDefinition::new("keys");
+const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
+const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
+
+/// File name of the database inside the storage directory.
+pub const DB_FILE: &str = "logsentinel.redb";
+
+/// The embedded database.
+pub struct Store {
+    db: Database,
+}
+
+/// One write in a batch committed atomically by [`Store::commit`].
+#[derive(Debug)]
+pub enum Write {
+    /// Insert or replace a project record.
+    Project {
+        /// Project id.
+        id: String,
+        /// JSON bytes of the record.
+        json: Vec<u8>,
+    },
+    /// Insert or replace a blob.
+    Blob {
+        /// Blob name (`"{project}/{name}"` or `"global/{name}"`).
+        name: String,
+        /// Contents.
+        bytes: Vec<u8>,
+    },
+    /// Remove a blob (no-op when absent).
+    RemoveBlob {
+        /// Blob name.
+        name: String,
+    },
+}
+
+impl Store {
+    /// Opens (creating when needed) the database under `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Storage(format!(
+                "cannot create storage directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DB_FILE);
+        let db = Database::create(&path)
+            .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))?;
+        let tx = db.begin_write()?;
+        {
+            tx.open_table(PROJECTS)?;
+            tx.open_table(KEYS)?;
+            tx.open_table(BLOBS)?;
+            tx.open_table(HISTORY)?;
+        }
+        tx.commit()?;
+        Ok(Self { db })
+    }
+
+    /// Creates a project and its key in one durable transaction.
+    pub fn create_project(&self, id: &str, json: &[u8], key: &KeyHash) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut projects = tx.open_table(PROJECTS)?;
+            if projects.get(id)?.is_some() {
+                return Err(Error::invalid_input(format!("project {id} already exists")));
+            }
+            projects.insert(id, json)?;
+            tx.open_table(KEYS)?.insert(key.0.as_slice(), id)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces a project's key: the old hash stops working in the same transaction.
+    pub fn rotate_key(&self, id: &str, old: &KeyHash, new: &KeyHash, json: &[u8]) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut keys = tx.open_table(KEYS)?;
+            keys.remove(old.0.as_slice())?;
+            keys.insert(new.0.as_slice(), id)?;
+            tx.open_table(PROJECTS)?.insert(id, json)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes a project, its key and every blob under `"{id}/"`.
+    pub fn delete_project(&self, id: &str, key: &KeyHash) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            tx.open_table(PROJECTS)?.remove(id)?;
+            tx.open_table(KEYS)?.remove(key.0.as_slice())?;
+            let mut blobs = tx.open_table(BLOBS)?;
+            let prefix = format!("{id}/");
+            let names: Vec<String> = blobs
+                .range(prefix.as_str()..)?
+                .map(|r| r.map(|(k, _)| k.value().to_string()))
+                .take_while(|r| r.as_ref().map(|k| k.starts_with(&prefix)).unwrap_or(true))
+                .collect::<std::result::Result<_, _>>()?;
+            for name in names {
+                blobs.remove(name.as_str())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Applies a batch of writes atomically and durably.
+    pub fn commit(&self, writes: Vec<Write>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write()?;
+        {
+            let mut projects = tx.open_table(PROJECTS)?;
+            let mut blobs = tx.open_table(BLOBS)?;
+            for w in &writes {
+                match w {
+                    Write::Project { id, json } => {
+                        // A record written after a concurrent delete must not resurrect the project.
+                        if projects.get(id.as_str())?.is_some() {
+                            projects.insert(id.as_str(), json.as_slice())?;
+                        }
+                    }
+                    Write::Blob { name, bytes } => {
+                        if project_of_blob(name)
+                            .is_none_or(|p| projects.get(p).ok().flatten().is_some())
+                        {
+                            blobs.insert(name.as_str(), bytes.as_slice())?;
+                        }
+                    }
+                    Write::RemoveBlob { name } => {
+                        blobs.remove(name.as_str())?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every project record, as JSON bytes.
+    pub fn projects(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(PROJECTS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            out.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Every key hash with its project id.
+    pub fn keys(&self) -> Result<Vec<(KeyHash, String)>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(KEYS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let bytes: [u8; 32] = k
+                .value()
+                .try_into()
+                .map_err(|_| Error::storage("corrupt key hash in keys table"))?;
+            out.push((KeyHash(bytes), v.value().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// A blob, if present.
+    pub fn blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BLOBS)?;
+        Ok(table.get(name)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Appends one JSON record to the update history.
+    pub fn append_history(&self, json: &[u8]) -> Result<u64> {
+        let tx = self.db.begin_write()?;
+        let seq;
+        {
+            let mut table = tx.open_table(HISTORY)?;
+            seq = table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            table.insert(seq, json)?;
+        }
+        tx.commit()?;
+        Ok(seq)
+    }
+
+    /// The update history, oldest first.
+    pub fn history(&self) -> Result<Vec<Vec<u8>>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(HISTORY)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            out.push(row?.1.value().to_vec());
+        }
+        Ok(out)
+    }
+}
+
+/// The project id a blob name belongs to (`None` for global blobs).
+fn project_of_blob(name: &str) -> Option<&str> {
+    let (head, _) = name.split_once('/')?;
+    (head != "global").then_some(head)
+}
+
+/// Name of a project's blob.
+pub fn project_blob(project_id: &str, name: &str) -> String {
+    format!("{project_id}/{name}")
+}
+
+/// Name of a global blob.
+pub fn global_blob(name: &str) -> String {
+    format!("global/{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::keys::hash_key;
+
+    #[test]
+    fn projects_keys_blobs_survive_reopen_and_delete_cascades() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = hash_key("sk-test");
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.create_project("p1", b"{}", &key).unwrap();
+            assert!(s.create_project("p1", b"{}", &key).is_err());
+            s.commit(vec![
+                Write::Blob {
+                    name: project_blob("p1", "miner"),
+                    bytes: vec![1, 2, 3],
+                },
+                Write::Blob {
+                    name: global_blob("vocab"),
+                    bytes: vec![9],
+                },
+                // a blob for a project that does not exist is dropped, never resurrecting it
+                Write::Blob {
+                    name: project_blob("ghost", "miner"),
+                    bytes: vec![1],
+                },
+            ])
+            .unwrap();
+            s.append_history(b"{\"a\":1}").unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.projects().unwrap().len(), 1);
+        assert_eq!(s.keys().unwrap()[0].1, "p1");
+        assert_eq!(s.blob("p1/miner").unwrap(), Some(vec![1, 2, 3]));
+        assert_eq!(s.blob("ghost/miner").unwrap(), None);
+        assert_eq!(s.history().unwrap().len(), 1);
+        s.delete_project("p1", &key).unwrap();
+        assert!(s.projects().unwrap().is_empty());
+        assert!(s.keys().unwrap().is_empty());
+        assert_eq!(s.blob("p1/miner").unwrap(), None);
+        assert_eq!(s.blob("global/vocab").unwrap(), Some(vec![9]));
+    }
+}

@@ -1,0 +1,1124 @@
+//! One project's persistent record and in-memory state, and the per-line pipeline: header, template,
+//! session, sequence model, forest, rules, ensemble, reasons.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::ensemble::{Profile, Scorer, Student, TeacherView, COMMON_TEMPLATE_SHARE};
+use crate::model::features::{feature_vector, level_rank, method_class, RawFeatures};
+use crate::model::infer::{SessionState, TokenScore};
+use crate::model::rules::{CustomRule, RuleHit, RuleInput, RuleSet};
+use crate::model::transformer::UNK;
+use crate::model::vocab::GlobalVocab;
+use crate::parse::{Header, HeaderParser, LogFormat, MinerConfig, TemplateMatch, TemplateMiner};
+use crate::store::{project_blob, Write};
+use crate::tenant::keys::KeyHash;
+use crate::tenant::session::{Session, SessionTable, MAX_SESSION_TOKENS};
+use crate::train::job::{JobHandle, JobState};
+use crate::types::{
+    CloseReason, Components, Detection, ExpectedTemplate, LogRecord, ModelType, Phase,
+    ProjectStatus, SessionVerdict, TrainingStatus,
+};
+
+/// Internal id of the pseudo-session of lines that have no session.
+const STREAM: &str = "";
+/// The stream pseudo-session is cut into training chunks of this many templates.
+const STREAM_CHUNK: usize = 64;
+/// Most raw feature rows kept per project for fitting forests.
+pub const MAX_FEATURE_ROWS: usize = 4096;
+/// Most session verdicts queued per project before the oldest are dropped.
+const MAX_QUEUED_VERDICTS: usize = 100_000;
+/// Most unmatched active-phase lines kept to learn at the next retraining.
+const MAX_PENDING_NOVEL: usize = 2_000;
+/// Templates of the model's expectations reported per line.
+const TOP_EXPECTED: usize = 3;
+/// Complete sessions needed before missing-template verdicts are given.
+const MIN_PROFILE_SESSIONS: usize = 30;
+
+/// What is persisted of a project besides its miner and samples.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProjectRecord {
+    /// Project id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Hex SHA-256 of the API key.
+    pub key_hash: String,
+    /// Warmup threshold.
+    pub warmup_threshold: u64,
+    /// Header format.
+    pub format: LogFormat,
+    /// Session pattern.
+    pub session_pattern: Option<String>,
+    /// Custom rules.
+    pub custom_rules: Vec<CustomRule>,
+    /// Creation time.
+    pub created_at: f64,
+    /// Last call time.
+    pub last_activity: f64,
+    /// Logs seen.
+    pub log_count: u64,
+    /// Lines flagged.
+    pub anomaly_count: u64,
+    /// Lines with an unknown template in the active phase.
+    pub novel_logs: u64,
+    /// Lines scored by a student.
+    pub active_logs: u64,
+    /// Students trained.
+    pub students_trained: u64,
+    /// Whether a student is stored.
+    pub has_student: bool,
+    /// Whether a training was running when this record was written (redone after a crash).
+    pub training_pending: bool,
+    /// Last training error.
+    pub last_training_error: Option<String>,
+    /// Seconds of the last training (total, teacher fine-tune, distillation).
+    pub last_training_secs: Option<(f64, f64, f64)>,
+}
+
+/// A training sequence as stored: local template ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSequence {
+    /// Local template ids (0: unknown).
+    pub templates: Vec<u32>,
+    /// Whether the session closed by an idle timeout or by the host (its shape is complete).
+    pub complete: bool,
+}
+
+/// Data collected for training and calibration, persisted with group commits.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Samples {
+    /// Recent sequences, oldest first (bounded).
+    pub sequences: VecDeque<StoredSequence>,
+    /// Raw feature rows (bounded reservoir).
+    pub features: Vec<RawFeatures>,
+    /// Rows offered to the reservoir so far.
+    pub features_seen: u64,
+    /// Warmup lines each rule fired on.
+    pub rule_counts: HashMap<String, u64>,
+    /// Warmup lines counted for rule shares.
+    pub warmup_lines: u64,
+    /// Complete sessions holding each template (for the missing-template profile).
+    pub template_presence: HashMap<u32, u32>,
+    /// Complete sessions counted in `template_presence`.
+    pub complete_sessions: u32,
+    /// Active-phase lines no template matched, learned at the next retraining.
+    pub pending_novel: VecDeque<String>,
+}
+
+impl Samples {
+    fn push_sequence(&mut self, seq: StoredSequence, cap: usize) {
+        if seq.templates.is_empty() {
+            return;
+        }
+        self.sequences.push_back(seq);
+        while self.sequences.len() > cap {
+            self.sequences.pop_front();
+        }
+    }
+
+    fn offer_features(&mut self, row: RawFeatures, rng_state: &mut u64) {
+        self.features_seen += 1;
+        if self.features.len() < MAX_FEATURE_ROWS {
+            self.features.push(row);
+            return;
+        }
+        // Reservoir sampling keeps a uniform sample of the whole warmup.
+        *rng_state = rng_state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let j = ((*rng_state >> 33) % self.features_seen) as usize;
+        if j < MAX_FEATURE_ROWS {
+            self.features[j] = row;
+        }
+    }
+
+    /// The warmup profile learned so far.
+    pub fn profile(&self) -> Profile {
+        let lines = self.warmup_lines.max(1) as f32;
+        let rule_share = self
+            .rule_counts
+            .iter()
+            .map(|(k, &v)| (k.clone(), v as f32 / lines))
+            .collect();
+        let n = self.complete_sessions as usize;
+        let mut common_templates: Vec<u32> = if n >= MIN_PROFILE_SESSIONS {
+            self.template_presence
+                .iter()
+                .filter(|(_, &c)| c as f32 >= COMMON_TEMPLATE_SHARE * n as f32)
+                .map(|(&t, _)| t)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        common_templates.sort_unstable();
+        Profile {
+            rule_share,
+            common_templates,
+            complete_sessions: n,
+        }
+    }
+}
+
+/// A line after parsing, mining and session bookkeeping, waiting for the model.
+struct Prepared {
+    line_len: usize,
+    truncated: bool,
+    timestamp: f64,
+    session: Option<String>,
+    slot: Option<usize>,
+    template: Option<TemplateMatch>,
+    token: u32,
+    unknown: bool,
+    novelty: f32,
+    raw: RawFeatures,
+    hits: Vec<RuleHit>,
+}
+
+/// Everything a project holds in memory.
+pub struct ProjectState {
+    /// The persisted record.
+    pub record: ProjectRecord,
+    /// Hash of the current key.
+    pub key_hash: KeyHash,
+    parser: HeaderParser,
+    session_regex: Option<Regex>,
+    rules: RuleSet,
+    /// The template miner.
+    pub miner: TemplateMiner,
+    /// Open sessions.
+    pub sessions: SessionTable,
+    /// Collected data.
+    pub samples: Samples,
+    /// The student, when loaded.
+    pub student: Option<Arc<Student>>,
+    /// The current or last training job.
+    pub job: Option<JobHandle>,
+    /// Why training waits, when it does.
+    pub waiting_reason: Option<String>,
+    verdicts: VecDeque<SessionVerdict>,
+    teacher_tokens: HashMap<u32, u32>,
+    template_counts: HashMap<u32, u64>,
+    max_sequences: usize,
+    log_now: f64,
+    dirty_logs: u64,
+    last_commit: f64,
+    drift: f32,
+    rng_state: u64,
+    /// Set when the project was deleted: later calls on a stale handle fail.
+    pub deleted: bool,
+}
+
+/// Read-only context a line is processed with.
+pub struct LineContext<'a> {
+    /// Detector config.
+    pub config: &'a Config,
+    /// The teacher snapshot.
+    pub teacher: &'a TeacherView,
+    /// The global vocabulary.
+    pub vocab: &'a GlobalVocab,
+    /// Arrival time.
+    pub now: f64,
+}
+
+impl ProjectState {
+    /// Builds the state of a project from its record and stored parts.
+    pub fn new(
+        record: ProjectRecord,
+        miner: Option<TemplateMiner>,
+        samples: Option<Samples>,
+        config: &Config,
+    ) -> Result<Self> {
+        let key_hash = KeyHash::from_hex(&record.key_hash)?;
+        let session_regex = compile_session_pattern(record.session_pattern.as_deref())?;
+        let rules = RuleSet::new(record.custom_rules.clone())?;
+        let miner = miner.unwrap_or_else(|| {
+            TemplateMiner::new(MinerConfig {
+                max_templates: config.max_templates_per_project,
+                ..MinerConfig::default()
+            })
+        });
+        let seed = config.seed ^ fxhash(&record.id);
+        let template_counts = miner
+            .templates()
+            .into_iter()
+            .map(|t| (t.id, t.count))
+            .collect();
+        Ok(Self {
+            parser: HeaderParser::new(record.format),
+            session_regex,
+            rules,
+            miner,
+            sessions: SessionTable::default(),
+            samples: samples.unwrap_or_default(),
+            student: None,
+            job: None,
+            waiting_reason: None,
+            verdicts: VecDeque::new(),
+            teacher_tokens: HashMap::new(),
+            template_counts,
+            max_sequences: config.max_training_sequences,
+            log_now: f64::NEG_INFINITY,
+            dirty_logs: 0,
+            last_commit: 0.0,
+            drift: 0.0,
+            rng_state: seed,
+            deleted: false,
+            key_hash,
+            record,
+        })
+    }
+
+    /// The project's phase.
+    pub fn phase(&self) -> Phase {
+        if self.record.has_student {
+            Phase::Active
+        } else if self
+            .job
+            .as_ref()
+            .is_some_and(|j| !j.status().state.is_finished())
+        {
+            Phase::Training
+        } else {
+            Phase::Warmup
+        }
+    }
+
+    fn warmup_progress(&self) -> f32 {
+        if self.record.has_student {
+            1.0
+        } else {
+            (self.record.log_count as f64 / self.record.warmup_threshold.max(1) as f64).min(1.0)
+                as f32
+        }
+    }
+
+    /// The writes that persist this project's state.
+    pub fn persist_writes(&mut self, now: f64) -> Result<Vec<Write>> {
+        self.dirty_logs = 0;
+        self.last_commit = now;
+        Ok(vec![
+            Write::Project {
+                id: self.record.id.clone(),
+                json: serde_json::to_vec(&self.record)?,
+            },
+            Write::Blob {
+                name: project_blob(&self.record.id, "miner"),
+                bytes: serde_json::to_vec(&self.miner)?,
+            },
+            Write::Blob {
+                name: project_blob(&self.record.id, "samples"),
+                bytes: serde_json::to_vec(&self.samples)?,
+            },
+        ])
+    }
+
+    /// Whether enough has changed since the last commit (group commit).
+    pub fn needs_commit(&self, config: &Config, now: f64) -> bool {
+        self.dirty_logs >= config.commit_every_logs && now - self.last_commit >= 1.0
+    }
+
+    /// Queued session verdicts, oldest first.
+    pub fn take_verdicts(&mut self, max: usize) -> Vec<SessionVerdict> {
+        let n = max.min(self.verdicts.len());
+        self.verdicts.drain(..n).collect()
+    }
+
+    /// Scores lines (the whole pipeline), updating state. Returns the detections and the session
+    /// verdicts produced meanwhile (also queued for polling).
+    pub fn process(
+        &mut self,
+        ctx: &LineContext<'_>,
+        records: &[LogRecord],
+    ) -> (Vec<Detection>, Vec<SessionVerdict>) {
+        let phase = self.phase();
+        let student = if phase == Phase::Active {
+            self.student.clone()
+        } else {
+            None
+        };
+        let scorer = match &student {
+            Some(s) => Scorer::Student(s),
+            None => Scorer::Teacher(ctx.teacher),
+        };
+        let mut verdicts = self.expire(ctx, &scorer, phase);
+
+        // 1. Parse, mine and book-keep every line in order.
+        let mut prepared = Vec::with_capacity(records.len());
+        let mut slots: Vec<(String, SessionState)> = Vec::new();
+        let mut slot_of: HashMap<String, usize> = HashMap::new();
+        for rec in records {
+            prepared.push(self.prepare(ctx, &scorer, phase, rec, &mut slots, &mut slot_of));
+        }
+
+        // 2. The sequence model, one batched step per round (a round holds at most one line per session).
+        let mut scores: Vec<Option<TokenScore>> = vec![None; prepared.len()];
+        if let Some(seq) = scorer.seq() {
+            let mut round_of_slot = vec![0usize; slots.len()];
+            let mut rounds: Vec<Vec<usize>> = Vec::new();
+            for (i, p) in prepared.iter().enumerate() {
+                if let Some(slot) = p.slot {
+                    let r = round_of_slot[slot];
+                    round_of_slot[slot] += 1;
+                    if rounds.len() <= r {
+                        rounds.push(Vec::new());
+                    }
+                    rounds[r].push(i);
+                }
+            }
+            for round in rounds {
+                let wanted: HashMap<usize, usize> = round
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, &i)| prepared[i].slot.map(|s| (s, k)))
+                    .collect();
+                let mut picked: Vec<(usize, &mut SessionState)> = slots
+                    .iter_mut()
+                    .enumerate()
+                    .filter_map(|(s, (_, st))| wanted.get(&s).map(|&k| (k, st)))
+                    .collect();
+                picked.sort_by_key(|(k, _)| *k);
+                let tokens: Vec<u32> = picked
+                    .iter()
+                    .map(|(k, _)| prepared[round[*k]].token)
+                    .collect();
+                let mut states: Vec<&mut SessionState> =
+                    picked.into_iter().map(|(_, s)| s).collect();
+                let out = seq.observe_batch(&mut states, &tokens, TOP_EXPECTED);
+                for (k, score) in out.into_iter().enumerate() {
+                    scores[round[k]] = Some(score);
+                }
+            }
+        }
+        let generation = scorer.generation();
+        for (id, state) in slots {
+            if let Some(s) = self.sessions.get_mut(&id) {
+                s.cache = Some((generation, state));
+            }
+        }
+
+        // 3. Ensemble, reasons and counters, in order.
+        let live_profile;
+        let profile = match &scorer {
+            Scorer::Student(s) => &s.profile,
+            Scorer::Teacher(_) => {
+                live_profile = self.samples.profile();
+                &live_profile
+            }
+        };
+        let thresholds = *scorer.thresholds();
+        let total_lines = self.template_counts.values().sum::<u64>().max(1) as f32;
+        let mut out = Vec::with_capacity(prepared.len());
+        for (p, score) in prepared.into_iter().zip(scores) {
+            let share = match (&scorer, &p.template) {
+                (Scorer::Student(s), Some(t)) => {
+                    s.template_share.get(&t.template_id).copied().unwrap_or(0.0)
+                }
+                (_, Some(t)) => self.template_count(t.template_id) as f32 / total_lines,
+                _ => 0.0,
+            };
+            let forest_raw = scorer
+                .forest()
+                .map(|f| f.score(&feature_vector(&p.raw, share)));
+            let forest = forest_raw
+                .map(|r| thresholds.forest.calibrate(r))
+                .unwrap_or(0.0);
+            let teacher_unknown = matches!(scorer, Scorer::Teacher(_)) && p.unknown;
+            let sequence = match &score {
+                Some(s) if !teacher_unknown => thresholds.sequence_nll.calibrate(s.nll),
+                _ => p.novelty,
+            };
+            let rules = profile.rules_score(&p.hits);
+            let components = Components {
+                sequence,
+                isolation_forest: forest,
+                rules,
+            };
+            let anomaly_score = sequence.max(forest).max(rules);
+            let is_anomaly = anomaly_score >= ctx.config.anomaly_threshold as f32;
+            let reasons = self.reasons(&p, score.as_ref(), &components, &scorer, ctx.vocab);
+            let expected = score
+                .as_ref()
+                .map(|s| self.expected_templates(s, &scorer, ctx.vocab))
+                .unwrap_or_default();
+            if is_anomaly {
+                self.record.anomaly_count += 1;
+            }
+            let mut unknown_ratio = 0.0;
+            if let Some(sid) = &p.session {
+                if let Some(s) = self.sessions.get_mut(sid) {
+                    if is_anomaly {
+                        s.anomalous_lines += 1;
+                    }
+                    if let Some(sc) = &score {
+                        s.nll_sum += sc.nll;
+                    }
+                    unknown_ratio = s.unknown_lines as f32 / s.lines.max(1) as f32;
+                }
+            }
+            let (template_id, template, parameters) = match p.template {
+                Some(t) => (t.template_id, t.template, t.parameters),
+                None => (0, String::new(), Vec::new()),
+            };
+            let _ = p.line_len;
+            out.push(Detection {
+                is_anomaly,
+                anomaly_score,
+                threshold: ctx.config.anomaly_threshold as f32,
+                model_type: scorer.model_type(),
+                phase,
+                project_id: self.record.id.clone(),
+                project_name: self.record.name.clone(),
+                session_id: p.session,
+                log_count: self.record.log_count,
+                warmup_progress: self.warmup_progress(),
+                template_id,
+                template,
+                parameters,
+                components,
+                reasons,
+                timestamp: p.timestamp,
+                template_probability: score.as_ref().map(|s| s.prob),
+                template_rank: score.as_ref().map(|s| s.rank),
+                expected,
+                matched_rules: p.hits.iter().map(|h| h.rule.clone()).collect(),
+                unknown_template_ratio: unknown_ratio,
+                truncated: p.truncated,
+            });
+        }
+        // Log counts in the results are per line: fix them up from the final count backwards.
+        let final_count = self.record.log_count;
+        let n = out.len() as u64;
+        for (i, d) in out.iter_mut().enumerate() {
+            d.log_count = final_count + 1 + i as u64 - n;
+        }
+
+        // 4. Session limits after the batch.
+        for s in self
+            .sessions
+            .enforce_cap(ctx.config.max_sessions_per_project)
+        {
+            verdicts.extend(self.close(s, CloseReason::Evicted, &scorer, phase));
+        }
+        verdicts.extend(self.expire(ctx, &scorer, phase));
+        self.record.last_activity = ctx.now;
+        self.queue_verdicts(&verdicts);
+        (out, verdicts)
+    }
+
+    fn template_count(&self, id: u32) -> u64 {
+        self.template_counts.get(&id).copied().unwrap_or(0)
+    }
+
+    fn prepare(
+        &mut self,
+        ctx: &LineContext<'_>,
+        scorer: &Scorer<'_>,
+        phase: Phase,
+        rec: &LogRecord,
+        slots: &mut Vec<(String, SessionState)>,
+        slot_of: &mut HashMap<String, usize>,
+    ) -> Prepared {
+        let (line, truncated) = truncate(&rec.log_line, ctx.config.max_line_bytes);
+        let header: Header = self.parser.parse(line);
+        let timestamp = header
+            .timestamp
+            .filter(|t| t.is_finite())
+            .unwrap_or(ctx.now);
+        self.log_now = self.log_now.max(timestamp);
+        self.record.log_count += 1;
+        self.dirty_logs += 1;
+
+        let before = self.miner.len();
+        let template = if phase == Phase::Active {
+            self.miner.match_only(&header.content)
+        } else {
+            Some(self.miner.learn(&header.content))
+        };
+        if let Some(t) = &template {
+            if t.template_changed || t.is_new {
+                self.teacher_tokens.remove(&t.template_id);
+            }
+        }
+        let local = template.as_ref().map(|t| t.template_id).unwrap_or(0);
+        if local != 0 {
+            *self.template_counts.entry(local).or_insert(0) += 1;
+        }
+        let token = self.token_for(scorer, local, ctx.vocab);
+        let unknown = token == UNK;
+        if phase == Phase::Active {
+            let novel = if template.is_none() { 1.0 } else { 0.0 };
+            self.drift += (novel - self.drift) / 1000.0;
+            self.record.active_logs += 1;
+            if template.is_none() {
+                self.record.novel_logs += 1;
+                if self.samples.pending_novel.len() < MAX_PENDING_NOVEL {
+                    self.samples.pending_novel.push_back(header.content.clone());
+                }
+            }
+        }
+        // Novelty, used where no sequence model knows the template: a brand-new template once the
+        // project's template set has settled.
+        let is_new = template.as_ref().is_some_and(|t| t.is_new) || template.is_none();
+        let novelty = if is_new && self.record.log_count >= 200 {
+            let rate = before as f32 / self.record.log_count as f32;
+            (1.0 - 10.0 * rate).clamp(0.0, 0.9)
+        } else {
+            0.0
+        };
+
+        let session = rec
+            .session_id
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .or_else(|| {
+                self.session_regex.as_ref().and_then(|re| {
+                    re.captures(line).and_then(|c| {
+                        c.get(1)
+                            .or_else(|| c.get(0))
+                            .map(|m| m.as_str().to_string())
+                    })
+                })
+            })
+            .or_else(|| {
+                if self.session_regex.is_none() {
+                    header.session_hint.clone()
+                } else {
+                    None
+                }
+            });
+        let key = session.clone().unwrap_or_else(|| STREAM.to_string());
+        let level = level_rank(header.level.as_deref());
+        let hits = self.rules.evaluate(&RuleInput {
+            line,
+            content: &header.content,
+            level: header.level.as_deref(),
+            http_status: header.http.as_ref().and_then(|h| h.status),
+            http_target: header.http.as_ref().map(|h| h.target.as_str()),
+            http_user_agent: header.http.as_ref().and_then(|h| h.user_agent.as_deref()),
+        });
+        if phase != Phase::Active {
+            self.samples.warmup_lines += 1;
+            for h in &hits {
+                *self.samples.rule_counts.entry(h.rule.clone()).or_insert(0) += 1;
+            }
+        }
+
+        // Session bookkeeping; the model state is taken out for the batched step.
+        let seq = scorer.seq().cloned();
+        let generation = scorer.generation();
+        let tokens_for_rebuild: Option<Vec<u32>>;
+        let (gap, session_len, session_errors) = {
+            let (s, _) = self.sessions.touch(&key, timestamp);
+            let gap = if s.lines == 0 {
+                -1.0
+            } else {
+                (timestamp - s.last_time).max(0.0) as f32
+            };
+            tokens_for_rebuild = (!slot_of.contains_key(&key)
+                && seq.is_some()
+                && s.cache.as_ref().is_none_or(|(g, _)| *g != generation))
+            .then(|| s.templates.clone());
+            s.lines += 1;
+            if level >= 3 {
+                s.error_lines += 1;
+            }
+            if unknown {
+                s.unknown_lines += 1;
+            }
+            (gap, s.lines, s.error_lines)
+        };
+        let slot = if let Some(seq) = &seq {
+            Some(match slot_of.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let state = match tokens_for_rebuild {
+                        Some(history) => {
+                            let mut st = seq.new_session();
+                            let keep = history.len().saturating_sub(4 * ctx.config.window);
+                            for &t in &history[keep..] {
+                                let tok = self.token_for(scorer, t, ctx.vocab);
+                                seq.observe(&mut st, tok, 0);
+                            }
+                            st
+                        }
+                        None => match self.sessions.get_mut(&key).and_then(|s| s.cache.take()) {
+                            Some((_, st)) => st,
+                            None => seq.new_session(),
+                        },
+                    };
+                    slots.push((key.clone(), state));
+                    slot_of.insert(key.clone(), slots.len() - 1);
+                    slots.len() - 1
+                }
+            })
+        } else {
+            None
+        };
+        // Record the template in the session; long sessions and the stream are cut into chunks.
+        let mut chunk = None;
+        if let Some(s) = self.sessions.get_mut(&key) {
+            s.templates.push(local);
+            let cap = if key == STREAM {
+                STREAM_CHUNK
+            } else {
+                MAX_SESSION_TOKENS
+            };
+            if s.templates.len() >= cap {
+                chunk = Some(std::mem::take(&mut s.templates));
+            }
+        }
+        if let Some(templates) = chunk {
+            self.samples.push_sequence(
+                StoredSequence {
+                    templates,
+                    complete: false,
+                },
+                ctx.config.max_training_sequences,
+            );
+        }
+
+        let raw = RawFeatures {
+            template: local,
+            novel: unknown,
+            params: template
+                .as_ref()
+                .map(|t| t.parameters.len().min(u16::MAX as usize) as u16)
+                .unwrap_or(0),
+            len: line.len().min(u32::MAX as usize) as u32,
+            level,
+            gap,
+            session_len: session_len.min(u32::MAX as u64) as u32,
+            session_errors: session_errors.min(u32::MAX as u64) as u32,
+            http_status: header.http.as_ref().and_then(|h| h.status).unwrap_or(0),
+            http_method: header
+                .http
+                .as_ref()
+                .map(|h| method_class(&h.method))
+                .unwrap_or(0),
+            path_depth: header
+                .http
+                .as_ref()
+                .map(|h| {
+                    h.target
+                        .split('?')
+                        .next()
+                        .unwrap_or("")
+                        .matches('/')
+                        .count()
+                        .min(32) as u8
+                })
+                .unwrap_or(0),
+            query_len: header
+                .http
+                .as_ref()
+                .and_then(|h| {
+                    h.target
+                        .split_once('?')
+                        .map(|(_, q)| q.len().min(u16::MAX as usize) as u16)
+                })
+                .unwrap_or(0),
+        };
+        if phase != Phase::Active {
+            let mut rng = self.rng_state;
+            self.samples.offer_features(raw, &mut rng);
+            self.rng_state = rng;
+        }
+        Prepared {
+            line_len: line.len(),
+            truncated,
+            timestamp,
+            session,
+            slot,
+            template,
+            token,
+            unknown,
+            novelty,
+            raw,
+            hits,
+        }
+    }
+
+    /// The token of a local template for the scoring model (UNK when it does not know it).
+    fn token_for(&mut self, scorer: &Scorer<'_>, local: u32, vocab: &GlobalVocab) -> u32 {
+        if local == 0 {
+            return UNK;
+        }
+        match scorer {
+            Scorer::Student(s) => s.token_of_local.get(&local).copied().unwrap_or(UNK),
+            Scorer::Teacher(t) => {
+                let token = match self.teacher_tokens.get(&local) {
+                    Some(&tok) => tok,
+                    None => {
+                        let tok = self
+                            .miner
+                            .template(local)
+                            .and_then(|text| vocab.token_of(text))
+                            .unwrap_or(UNK);
+                        self.teacher_tokens.insert(local, tok);
+                        tok
+                    }
+                };
+                if (token as usize) < t.model_tokens {
+                    token
+                } else {
+                    UNK
+                }
+            }
+        }
+    }
+
+    fn expected_templates(
+        &self,
+        score: &TokenScore,
+        scorer: &Scorer<'_>,
+        vocab: &GlobalVocab,
+    ) -> Vec<ExpectedTemplate> {
+        // Only this project's own templates are ever shown: teacher tokens are mapped back through the
+        // project's templates, and anything else is dropped.
+        let mut out = Vec::new();
+        for &(token, prob) in &score.top {
+            let local = match scorer {
+                Scorer::Student(s) => s
+                    .local_of_token
+                    .get(token as usize)
+                    .copied()
+                    .filter(|&l| l != 0),
+                Scorer::Teacher(_) => self
+                    .teacher_tokens
+                    .iter()
+                    .find(|(_, &t)| t == token)
+                    .map(|(&l, _)| l)
+                    .filter(|_| vocab.text(token).is_some()),
+            };
+            if let Some(local) = local {
+                if let Some(text) = self.miner.template(local) {
+                    out.push(ExpectedTemplate {
+                        template_id: local,
+                        template: text.to_string(),
+                        probability: prob,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn reasons(
+        &self,
+        p: &Prepared,
+        score: Option<&TokenScore>,
+        c: &Components,
+        scorer: &Scorer<'_>,
+        vocab: &GlobalVocab,
+    ) -> Vec<String> {
+        let mut reasons: Vec<(f32, String)> = Vec::new();
+        if p.template.is_none() {
+            reasons.push((1.0, "template never seen before (novel)".into()));
+        }
+        if c.sequence >= 0.5 {
+            match score {
+                Some(s) if !(p.unknown && matches!(scorer, Scorer::Teacher(_))) => {
+                    let expected = self.expected_templates(s, scorer, vocab);
+                    let exp = expected
+                        .first()
+                        .map(|e| {
+                            format!(
+                                "; expected \"{}\" ({:.0}%)",
+                                e.template,
+                                e.probability * 100.0
+                            )
+                        })
+                        .unwrap_or_default();
+                    reasons.push((
+                        c.sequence,
+                        format!(
+                            "unexpected template in this session (p={:.4}, rank {}){exp}",
+                            s.prob, s.rank
+                        ),
+                    ));
+                }
+                _ => reasons.push((
+                    c.sequence,
+                    "new template after the project's templates had settled".into(),
+                )),
+            }
+        }
+        if c.isolation_forest >= 0.5 {
+            reasons.push((
+                c.isolation_forest,
+                "unusual features (isolation forest)".into(),
+            ));
+        }
+        for h in &p.hits {
+            if c.rules >= 0.5 || h.severity >= 0.5 {
+                reasons.push((
+                    h.severity,
+                    format!("rule {} matched: {}", h.rule, h.evidence),
+                ));
+            }
+        }
+        if p.truncated {
+            reasons.push((0.0, format!("line truncated to {} bytes", p.line_len)));
+        }
+        reasons.sort_by(|a, b| b.0.total_cmp(&a.0));
+        reasons.into_iter().map(|(_, r)| r).collect()
+    }
+
+    fn expire(
+        &mut self,
+        ctx: &LineContext<'_>,
+        scorer: &Scorer<'_>,
+        phase: Phase,
+    ) -> Vec<SessionVerdict> {
+        if !self.log_now.is_finite() {
+            return Vec::new();
+        }
+        let expired = self
+            .sessions
+            .expire(self.log_now, ctx.config.session_idle_timeout_secs);
+        let mut out = Vec::new();
+        for s in expired {
+            out.extend(self.close(s, CloseReason::Expired, scorer, phase));
+        }
+        out
+    }
+
+    /// Closes one session: its training sample, the missing-template profile and its verdict.
+    pub fn close(
+        &mut self,
+        s: Session,
+        reason: CloseReason,
+        scorer: &Scorer<'_>,
+        phase: Phase,
+    ) -> Option<SessionVerdict> {
+        if s.id == STREAM {
+            return None;
+        }
+        let complete = matches!(reason, CloseReason::Expired | CloseReason::Closed);
+        let whole = s.templates.len() as u64 == s.lines && s.lines > 0;
+        if phase != Phase::Active && complete && whole {
+            self.samples.complete_sessions += 1;
+            let distinct: HashSet<u32> = s.templates.iter().copied().filter(|&t| t != 0).collect();
+            for t in distinct {
+                *self.samples.template_presence.entry(t).or_insert(0) += 1;
+            }
+        }
+        self.samples.push_sequence(
+            StoredSequence {
+                templates: s.templates.clone(),
+                complete: complete && whole,
+            },
+            self.max_sequences,
+        );
+
+        let thresholds = *scorer.thresholds();
+        let generation = scorer.generation();
+        let end_score = match (scorer.seq(), &s.cache) {
+            (Some(seq), Some((g, st))) if *g == generation && whole => {
+                thresholds.end_nll.calibrate(seq.end_of_session(st).nll)
+            }
+            _ => 0.0,
+        };
+        let live;
+        let profile = match scorer {
+            Scorer::Student(st) => &st.profile,
+            Scorer::Teacher(_) => {
+                live = self.samples.profile();
+                &live
+            }
+        };
+        let present: HashSet<u32> = s.templates.iter().copied().collect();
+        let missing: Vec<String> = if whole && profile.complete_sessions >= MIN_PROFILE_SESSIONS {
+            profile
+                .common_templates
+                .iter()
+                .filter(|t| !present.contains(t))
+                .filter_map(|&t| self.miner.template(t).map(str::to_string))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let missing_score = if missing.is_empty() { 0.0 } else { 0.8 };
+        let anomaly_score = end_score.max(missing_score);
+        let threshold = 0.5f32;
+        let is_anomaly = anomaly_score >= threshold;
+        let mut reasons = Vec::new();
+        if end_score >= 0.5 {
+            reasons.push("session ended where normal sessions do not".to_string());
+        }
+        for m in &missing {
+            reasons.push(format!("missing \"{m}\", which nearly every session has"));
+        }
+        Some(SessionVerdict {
+            project_id: self.record.id.clone(),
+            session_id: s.id,
+            is_anomaly,
+            anomaly_score,
+            threshold,
+            model_type: scorer.model_type(),
+            phase,
+            reason,
+            lines: s.lines,
+            anomalous_lines: s.anomalous_lines,
+            end_score,
+            missing_templates: missing,
+            reasons,
+            timestamp: s.last_time,
+        })
+    }
+
+    fn queue_verdicts(&mut self, verdicts: &[SessionVerdict]) {
+        for v in verdicts {
+            self.verdicts.push_back(v.clone());
+        }
+        while self.verdicts.len() > MAX_QUEUED_VERDICTS {
+            self.verdicts.pop_front();
+        }
+    }
+
+    /// Closes sessions on the host's request (`None`: all of them, as at the end of input).
+    pub fn close_sessions(
+        &mut self,
+        teacher: &TeacherView,
+        id: Option<&str>,
+    ) -> Vec<SessionVerdict> {
+        let phase = self.phase();
+        let student = if phase == Phase::Active {
+            self.student.clone()
+        } else {
+            None
+        };
+        let scorer = match &student {
+            Some(s) => Scorer::Student(s),
+            None => Scorer::Teacher(teacher),
+        };
+        let (sessions, reason) = match id {
+            Some(id) => (
+                self.sessions.remove(id).into_iter().collect::<Vec<_>>(),
+                CloseReason::Closed,
+            ),
+            None => (self.sessions.drain(), CloseReason::EndOfInput),
+        };
+        let verdicts: Vec<SessionVerdict> = sessions
+            .into_iter()
+            .filter_map(|s| self.close(s, reason, &scorer, phase))
+            .collect();
+        self.queue_verdicts(&verdicts);
+        verdicts
+    }
+
+    /// Drops every open session without verdicts. Returns how many there were.
+    pub fn reset_sessions(&mut self) -> usize {
+        let n = self.sessions.len();
+        self.sessions.drain();
+        n
+    }
+
+    /// Sequences available for training now: stored ones plus open sessions' prefixes (at least two
+    /// templates, so they carry a next-template signal; never marked complete).
+    pub fn training_sequences(&self) -> Vec<StoredSequence> {
+        let mut out: Vec<StoredSequence> = self.samples.sequences.iter().cloned().collect();
+        out.extend(
+            self.sessions
+                .iter()
+                .filter(|s| s.templates.len() >= 2)
+                .map(|s| StoredSequence {
+                    templates: s.templates.clone(),
+                    complete: false,
+                }),
+        );
+        out
+    }
+
+    /// The project's status.
+    pub fn status(&self, config: &Config) -> ProjectStatus {
+        let job = self.job.as_ref().map(|j| j.status());
+        let stats = self.miner.stats();
+        let _ = config;
+        ProjectStatus {
+            project_id: self.record.id.clone(),
+            project_name: self.record.name.clone(),
+            format: self.record.format,
+            phase: self.phase(),
+            log_count: self.record.log_count,
+            anomaly_count: self.record.anomaly_count,
+            warmup_threshold: self.record.warmup_threshold,
+            warmup_progress: self.warmup_progress(),
+            has_student_model: self.record.has_student,
+            training: TrainingStatus {
+                state: job
+                    .as_ref()
+                    .map(|j| j.state)
+                    .or(self.record.has_student.then_some(JobState::Succeeded)),
+                progress: job.as_ref().map(|j| j.progress).unwrap_or(0.0),
+                last_error: self.record.last_training_error.clone(),
+                waiting_reason: self.waiting_reason.clone(),
+                last_duration_secs: self.record.last_training_secs.map(|t| t.0),
+                last_teacher_finetune_secs: self.record.last_training_secs.map(|t| t.1),
+                last_distill_secs: self.record.last_training_secs.map(|t| t.2),
+                students_trained: self.record.students_trained,
+            },
+            template_count: stats.templates,
+            training_sequences: self.samples.sequences.len(),
+            open_sessions: self.sessions.len(),
+            drift: self.drift,
+            novel_logs: self.record.novel_logs,
+            parsing_warning: self.miner.quality_warning(),
+            es_index_pattern: format!("logs-{}", self.record.id),
+            created_at: self.record.created_at,
+            last_activity: self.record.last_activity,
+        }
+    }
+
+    /// Current drift (share of recent active lines with an unknown template).
+    pub fn drift(&self) -> f32 {
+        self.drift
+    }
+}
+
+/// Compiles a session pattern; an invalid regex is [`Error::InvalidInput`].
+pub fn compile_session_pattern(pattern: Option<&str>) -> Result<Option<Regex>> {
+    pattern
+        .map(|p| {
+            if p.is_empty() {
+                return Err(Error::invalid_input("session pattern must not be empty"));
+            }
+            regex::RegexBuilder::new(p)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| Error::invalid_input(format!("invalid session pattern: {e}")))
+        })
+        .transpose()
+}
+
+/// Cuts a line to at most `max` bytes on a character boundary.
+pub fn truncate(line: &str, max: usize) -> (&str, bool) {
+    if line.len() <= max {
+        return (line, false);
+    }
+    let mut end = max;
+    while end > 0 && !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&line[..end], true)
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+impl ModelType {
+    /// Whether this is the student.
+    pub fn is_student(self) -> bool {
+        self == ModelType::Student
+    }
+}

@@ -1,0 +1,7 @@
+//! Training: next-template and distillation loops, background jobs, the clock and the pipeline that ties
+//! teacher updates and student distillation together.
+
+pub mod clock;
+pub mod job;
+pub mod lm;
+pub mod pipeline;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of logsentinel. Installs what the tests need by itself (nothing beyond Rust yet for
+# the core; later stages add the Python venv and npm packages) and works on a fresh clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== cargo test (workspace)"
+cargo test --workspace
+
+echo "== README main command (release replay of the committed HDFS sample)"
+cargo build --release -p logsentinel-cli
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+./target/release/logsentinel replay tests/fixtures/hdfs/hdfs_dev_20k.log --format hdfs --warmup 10000 \
+  --storage "$out/storage" --jsonl "$out/replay.jsonl" --quiet | tee "$out/summary.txt"
+grep -q "student took over at line" "$out/summary.txt"
+python3 scripts/check_replay.py "$out/replay.jsonl" 20000
+echo "all stages passed"
