@@ -8,10 +8,12 @@
 //! position; since every layer attends to a sliding window with relative positions, the result equals
 //! the full recomputation [`SeqModel::sequence_nll`] however long the session.
 //!
-//! Matrix products go through `gemm` (one `[B, d] × [d, n]` product per weight for a batch of
-//! sessions); the transcendental functions of the hot loop (softmax, GELU) use a vectorisable `exp`
-//! with ~1e-7 relative error. Scratch buffers are per thread, so a step allocates nothing but the
-//! caller's `top` list.
+//! Matrix products go through `gemm` (one `[B, d] × [d, n]` product per weight for a batch of 4 or
+//! more sessions) or a register-blocked kernel for 1-3 rows; the output bias is folded into the head
+//! matrix. The transcendental functions of the hot loop (softmax, GELU) use a vectorisable `exp` with
+//! ~1e-7 relative error, shared with the training kernels. The hot loops are compiled for AVX-512 and
+//! AVX2+FMA too and chosen at run time (the binary still runs on any x86-64). Scratch buffers are per
+//! thread, so a step allocates nothing but the result and the caller's `top` list.
 
 use std::cell::RefCell;
 
@@ -108,16 +110,19 @@ pub struct InferenceModel {
     ff: usize,
     /// Token embeddings `[vocab, d]` (ids and words folded together).
     emb: Vec<f32>,
-    /// The same, transposed `[d, vocab]`: the output head.
-    emb_t: Vec<f32>,
-    /// Output bias `[vocab]`, PAD and BOS at -inf.
-    bias: Vec<f32>,
+    /// The output head `[d + 1, vocab]`: the embeddings transposed, then the output bias as the
+    /// last row (PAD and BOS at [`HEAD_MASKED`]), so that `[h, 1] · head` gives the logits.
+    head: Vec<f32>,
     layers: Vec<Layer>,
     lnf_w: Vec<f32>,
     lnf_b: Vec<f32>,
     inv_freq: Vec<f64>,
     start: SessionState,
 }
+
+/// The output bias of PAD and BOS in the engine: finite (a matrix product may multiply it by 0) but
+/// low enough that `exp` gives exactly 0 and no real token ranks below it.
+const HEAD_MASKED: f32 = -1.0e30;
 
 /// Per-thread scratch buffers, grown on demand and reused across steps and models.
 #[derive(Default)]
@@ -159,15 +164,16 @@ impl InferenceModel {
         if emb.len() != vocab * d {
             return Err(Error::model("embedding matrix has an unexpected size"));
         }
-        let mut emb_t = vec![0f32; vocab * d];
+        let mut head = vec![0f32; (d + 1) * vocab];
         for v in 0..vocab {
             for j in 0..d {
-                emb_t[j * vocab + v] = emb[v * d + j];
+                head[j * vocab + v] = emb[v * d + j];
             }
         }
-        let mut bias = to_vec(&net.out_bias)?;
-        bias[PAD as usize] = f32::NEG_INFINITY;
-        bias[BOS as usize] = f32::NEG_INFINITY;
+        let bias = to_vec(&net.out_bias)?;
+        head[d * vocab..].copy_from_slice(&bias);
+        head[d * vocab + PAD as usize] = HEAD_MASKED;
+        head[d * vocab + BOS as usize] = HEAD_MASKED;
         let layers = net
             .blocks
             .iter()
@@ -196,8 +202,7 @@ impl InferenceModel {
             vocab,
             ff: cfg.d_ff,
             emb,
-            emb_t,
-            bias,
+            head,
             layers,
             lnf_w: to_vec(&net.lnf_w)?,
             lnf_b: to_vec(&net.lnf_b)?,
@@ -223,8 +228,7 @@ impl InferenceModel {
     /// Bytes held by the weights.
     pub fn memory_bytes(&self) -> usize {
         let floats = self.emb.len()
-            + self.emb_t.len()
-            + self.bias.len()
+            + self.head.len()
             + self.lnf_w.len()
             + self.lnf_b.len()
             + self.layers.iter().map(Layer::floats).sum::<usize>();
@@ -253,7 +257,8 @@ impl InferenceModel {
 
     /// One batched step for distinct sessions: scores `tokens[i]` in `states[i]` and feeds it. Equal to
     /// calling [`InferenceModel::observe`] on each. Extra states or tokens beyond the shorter of the
-    /// two are ignored.
+    /// two are ignored. A state made by a model of another shape is restarted (as after BOS) rather
+    /// than misread.
     pub fn observe_batch(
         &self,
         states: &mut [&mut SessionState],
@@ -262,6 +267,11 @@ impl InferenceModel {
     ) -> Vec<TokenScore> {
         let n = states.len().min(tokens.len());
         let states = &mut states[..n];
+        for s in states.iter_mut() {
+            if !self.fits(s) {
+                **s = self.new_session();
+            }
+        }
         let toks: Vec<u32> = tokens[..n]
             .iter()
             .map(|&t| canonical_token(t, self.vocab))
@@ -271,6 +281,11 @@ impl InferenceModel {
         scores
     }
 
+    /// Whether `s` has this model's buffer sizes (a state of another model is not).
+    fn fits(&self, s: &SessionState) -> bool {
+        s.kv.len() == self.start.kv.len() && s.h.len() == self.d
+    }
+
     /// Scores EOS given the session's history, without advancing it (no `top` list).
     pub fn end_of_session(&self, s: &SessionState) -> TokenScore {
         self.end_of_session_top(s, 0)
@@ -278,6 +293,7 @@ impl InferenceModel {
 
     /// [`InferenceModel::end_of_session`] with the `top_k` most likely tokens listed.
     pub fn end_of_session_top(&self, s: &SessionState, top_k: usize) -> TokenScore {
+        let s = if self.fits(s) { s } else { &self.start };
         let mut tmp = [s];
         let mut out = self.score_refs(&mut tmp, &[EOS], top_k);
         out.pop().unwrap_or_else(|| TokenScore {
@@ -305,44 +321,110 @@ impl InferenceModel {
         toks: &[u32],
         top_k: usize,
     ) -> Vec<TokenScore> {
-        let b = states.len();
-        let (d, v) = (self.d, self.vocab);
         SCRATCH.with(|cell| {
             let mut guard = cell.borrow_mut();
             let sc = &mut *guard;
-            grow(&mut sc.x, b * d);
-            grow(&mut sc.logits, b * v);
-            for (i, s) in states.iter().enumerate() {
-                sc.x[i * d..(i + 1) * d].copy_from_slice(&s.h);
-                sc.logits[i * v..(i + 1) * v].copy_from_slice(&self.bias);
+            match simd_level() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd_level` reports V4 only when the CPU has every feature `score_v4` enables.
+                Simd::V4 => unsafe { self.score_v4(sc, states, toks, top_k) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd_level` reports V3 only when the CPU has every feature `score_v3` enables.
+                Simd::V3 => unsafe { self.score_v3(sc, states, toks, top_k) },
+                _ => self.score_impl(sc, states, toks, top_k),
             }
-            matmul(
-                &mut sc.logits[..b * v],
-                &sc.x[..b * d],
-                &self.emb_t,
-                b,
-                d,
-                v,
-                true,
-            );
-            (0..b)
-                .map(|i| score_row(&sc.logits[i * v..(i + 1) * v], toks[i], top_k))
-                .collect()
         })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,avx,fma,sse4.2,popcnt")]
+    unsafe fn score_v4(
+        &self,
+        sc: &mut Scratch,
+        states: &[&SessionState],
+        toks: &[u32],
+        top_k: usize,
+    ) -> Vec<TokenScore> {
+        self.score_impl(sc, states, toks, top_k)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx,fma,sse4.2,popcnt")]
+    unsafe fn score_v3(
+        &self,
+        sc: &mut Scratch,
+        states: &[&SessionState],
+        toks: &[u32],
+        top_k: usize,
+    ) -> Vec<TokenScore> {
+        self.score_impl(sc, states, toks, top_k)
+    }
+
+    #[inline(always)]
+    fn score_impl(
+        &self,
+        sc: &mut Scratch,
+        states: &[&SessionState],
+        toks: &[u32],
+        top_k: usize,
+    ) -> Vec<TokenScore> {
+        let b = states.len();
+        let (d, v) = (self.d, self.vocab);
+        let d1 = d + 1;
+        grow(&mut sc.x, b * d1);
+        grow(&mut sc.logits, b * v);
+        for (i, s) in states.iter().enumerate() {
+            sc.x[i * d1..i * d1 + d].copy_from_slice(&s.h);
+            sc.x[i * d1 + d] = 1.0;
+        }
+        let logits = &mut sc.logits[..b * v];
+        matmul(logits, &sc.x[..b * d1], &self.head, b, d1, v, false);
+        let mut out = Vec::with_capacity(b);
+        for (row, &tok) in logits.chunks_exact(v).zip(toks) {
+            out.push(score_row(row, tok, top_k));
+        }
+        out
     }
 
     /// Feeds `toks[i]` to `states[i]`: one position through every layer, updating the caches and `h`.
     fn advance(&self, states: &mut [&mut SessionState], toks: &[u32]) {
-        let b = states.len();
-        if b == 0 {
+        if states.is_empty() {
             return;
         }
-        let (d, ff, hd, w) = (self.d, self.ff, self.hd, self.window);
-        let half = hd / 2;
-        let scale = 1.0 / (hd as f32).sqrt();
         SCRATCH.with(|cell| {
             let mut guard = cell.borrow_mut();
             let sc = &mut *guard;
+            match simd_level() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd_level` reports V4 only when the CPU has every feature `advance_v4` enables.
+                Simd::V4 => unsafe { self.advance_v4(sc, states, toks) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd_level` reports V3 only when the CPU has every feature `advance_v3` enables.
+                Simd::V3 => unsafe { self.advance_v3(sc, states, toks) },
+                _ => self.advance_impl(sc, states, toks),
+            }
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,avx,fma,sse4.2,popcnt")]
+    unsafe fn advance_v4(&self, sc: &mut Scratch, states: &mut [&mut SessionState], toks: &[u32]) {
+        self.advance_impl(sc, states, toks)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx,fma,sse4.2,popcnt")]
+    unsafe fn advance_v3(&self, sc: &mut Scratch, states: &mut [&mut SessionState], toks: &[u32]) {
+        self.advance_impl(sc, states, toks)
+    }
+
+    #[inline(always)]
+    fn advance_impl(&self, sc: &mut Scratch, states: &mut [&mut SessionState], toks: &[u32]) {
+        let b = states.len();
+        let (d, ff, hd, w) = (self.d, self.ff, self.hd, self.window);
+        let half = hd / 2;
+        let scale = 1.0 / (hd as f32).sqrt();
+        {
             grow(&mut sc.x, b * d);
             grow(&mut sc.xn, b * d);
             grow(&mut sc.qkv, b * 3 * d);
@@ -433,18 +515,157 @@ impl InferenceModel {
                 s.h.copy_from_slice(&xn[i * d..(i + 1) * d]);
                 s.pos += 1;
             }
-        });
+        }
     }
 }
 
+/// The widest instruction set the hot loops are compiled for on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simd {
+    /// AVX-512 (x86-64-v4).
+    V4,
+    /// AVX2 + FMA (x86-64-v3).
+    V3,
+    /// Baseline.
+    Scalar,
+}
+
+fn simd_level() -> Simd {
+    #[cfg(test)]
+    if tests::FORCE_SCALAR.with(|f| f.get()) {
+        return Simd::Scalar;
+    }
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let v3 = is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("avx")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("sse4.2")
+                && is_x86_feature_detected!("popcnt");
+            let v4 = v3
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512dq");
+            if v4 {
+                return Simd::V4;
+            }
+            if v3 {
+                return Simd::V3;
+            }
+        }
+        Simd::Scalar
+    })
+}
+
+const LANES: usize = 16;
+
+/// Maximum (vectorisable: independent lanes, then a tree reduction).
+#[inline(always)]
+fn max_of(xs: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let mut it = xs.chunks_exact(LANES);
+    for c in &mut it {
+        for i in 0..LANES {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    for (i, &v) in it.remainder().iter().enumerate() {
+        acc[i] = if v > acc[i] { v } else { acc[i] };
+    }
+    let mut w = LANES / 2;
+    while w > 0 {
+        for i in 0..w {
+            acc[i] = if acc[i + w] > acc[i] {
+                acc[i + w]
+            } else {
+                acc[i]
+            };
+        }
+        w /= 2;
+    }
+    acc[0]
+}
+
+/// Whether any element of a full block exceeds `t` (one vector comparison).
+#[inline(always)]
+fn any_greater(block: &[f32; LANES], t: f32) -> bool {
+    let mut any = false;
+    for &x in block {
+        any |= x > t;
+    }
+    any
+}
+
+/// `Σ exp(x - mx)` (vectorisable).
+#[inline(always)]
+fn sum_exp(xs: &[f32], mx: f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut it = xs.chunks_exact(LANES);
+    for c in &mut it {
+        for i in 0..LANES {
+            acc[i] += fast_exp(c[i] - mx);
+        }
+    }
+    let rest: f32 = it.remainder().iter().map(|&x| fast_exp(x - mx)).sum();
+    acc.iter().sum::<f32>() + rest
+}
+
+/// Number of elements strictly greater than `t` (vectorisable).
+#[inline(always)]
+fn count_greater(xs: &[f32], t: f32) -> usize {
+    let mut acc = [0u32; LANES];
+    let mut it = xs.chunks_exact(LANES);
+    for c in &mut it {
+        for i in 0..LANES {
+            acc[i] += (c[i] > t) as u32;
+        }
+    }
+    let rest = it.remainder().iter().filter(|&&x| x > t).count();
+    acc.iter().map(|&c| c as usize).sum::<usize>() + rest
+}
+
+/// Sum (vectorisable).
+#[inline(always)]
+fn sum_of(xs: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut it = xs.chunks_exact(LANES);
+    for c in &mut it {
+        for i in 0..LANES {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + it.remainder().iter().sum::<f32>()
+}
+
+/// `Σ (x - m)²` (vectorisable).
+#[inline(always)]
+fn sum_sq_dev(xs: &[f32], m: f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut it = xs.chunks_exact(LANES);
+    for c in &mut it {
+        for i in 0..LANES {
+            let d = c[i] - m;
+            acc[i] += d * d;
+        }
+    }
+    acc.iter().sum::<f32>()
+        + it.remainder()
+            .iter()
+            .map(|x| (x - m) * (x - m))
+            .sum::<f32>()
+}
+
 /// nll, probability, rank and top-k of `tok` for one row of logits (PAD/BOS at -inf).
+#[inline(always)]
 fn score_row(logits: &[f32], tok: u32, top_k: usize) -> TokenScore {
-    let mx = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let sum: f32 = logits.iter().map(|&l| fast_exp(l - mx)).sum();
-    let lse = mx + sum.ln();
+    let mx = max_of(logits);
+    let lse = mx + sum_exp(logits, mx).ln();
     let lt = logits[tok as usize];
     let nll = lse - lt;
-    let rank = 1 + logits.iter().filter(|&&l| l > lt).count() as u32;
+    let rank = 1 + count_greater(logits, lt) as u32;
     let top = top_k_of(logits, top_k)
         .into_iter()
         .map(|(id, l)| (id, (l - lse).exp()))
@@ -457,34 +678,74 @@ fn score_row(logits: &[f32], tok: u32, top_k: usize) -> TokenScore {
     }
 }
 
-/// The `k` largest logits (ties: lower id first), skipping PAD and BOS.
+/// The `k` largest logits (ties: lower id first), skipping PAD and BOS. Blocks of logits whose
+/// maximum cannot enter the list are skipped with one vectorised comparison.
+#[inline(always)]
 fn top_k_of(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
     let k = k.min(logits.len().saturating_sub(2));
     let mut top: Vec<(u32, f32)> = Vec::with_capacity(k);
     if k == 0 {
         return top;
     }
-    for (i, &l) in logits.iter().enumerate() {
-        if i == PAD as usize || i == BOS as usize {
-            continue;
-        }
+    for (c, chunk) in logits.chunks(LANES).enumerate() {
         if top.len() == k {
-            match top.last() {
-                Some(&(_, worst)) if l > worst => {
-                    top.pop();
+            if let (Some(&(_, worst)), Ok(block)) = (top.last(), <&[f32; LANES]>::try_from(chunk)) {
+                if !any_greater(block, worst) {
+                    continue;
                 }
-                _ => continue,
             }
         }
-        let at = top.partition_point(|&(_, x)| x >= l);
-        top.insert(at, (i as u32, l));
+        for (j, &l) in chunk.iter().enumerate() {
+            let i = c * LANES + j;
+            if i == PAD as usize || i == BOS as usize {
+                continue;
+            }
+            if top.len() == k {
+                match top.last() {
+                    Some(&(_, worst)) if l > worst => {
+                        top.pop();
+                    }
+                    _ => continue,
+                }
+            }
+            let at = top.partition_point(|&(_, x)| x >= l);
+            top.insert(at, (i as u32, l));
+        }
     }
     top
 }
 
+/// Batches below this many rows use [`matmul_small`]; larger ones `gemm` (whose packing pays off
+/// from about 4 rows on).
+const GEMM_MIN_ROWS: usize = 4;
+
 /// `out[m×n] = (accumulate ? out : 0) + a[m×k] · b[k×n]`, all dense row-major.
+#[inline(always)]
 fn matmul(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     assert!(out.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
+    if m < GEMM_MIN_ROWS {
+        let mut r = 0;
+        if !accumulate {
+            out[..m * n].fill(0.0);
+        }
+        while r + 4 <= m {
+            matmul_small::<4, 64>(
+                &mut out[r * n..(r + 4) * n],
+                &a[r * k..(r + 4) * k],
+                b,
+                k,
+                n,
+            );
+            r += 4;
+        }
+        match m - r {
+            1 => matmul_small::<1, 128>(&mut out[r * n..], &a[r * k..], b, k, n),
+            2 => matmul_small::<2, 64>(&mut out[r * n..], &a[r * k..], b, k, n),
+            3 => matmul_small::<3, 64>(&mut out[r * n..], &a[r * k..], b, k, n),
+            _ => {}
+        }
+        return;
+    }
     // SAFETY: the assert above guarantees every element gemm reads (a: m×k, b: k×n, row strides k
     // and n, column stride 1) and writes (out: m×n) lies inside its slice; `out` is borrowed mutably,
     // so it does not alias `a` or `b`.
@@ -513,12 +774,61 @@ fn matmul(out: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, a
     }
 }
 
+/// `out[R×n] += a[R×k] · b[k×n]` for a few rows: blocks of `BLK` output columns per row stay in
+/// registers while the weights stream by once for all `R` rows. Uses fused multiply-adds (a native
+/// instruction in the AVX2/AVX-512 builds of the hot path).
+#[inline(always)]
+fn matmul_small<const R: usize, const BLK: usize>(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    k: usize,
+    n: usize,
+) {
+    let mut j0 = 0;
+    while j0 + BLK <= n {
+        let mut acc = [[0f32; BLK]; R];
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            acc_r.copy_from_slice(&out[r * n + j0..r * n + j0 + BLK]);
+        }
+        for i in 0..k {
+            let w: &[f32; BLK] = match b[i * n + j0..i * n + j0 + BLK].try_into() {
+                Ok(w) => w,
+                Err(_) => return,
+            };
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let x = a[r * k + i];
+                for t in 0..BLK {
+                    acc_r[t] = x.mul_add(w[t], acc_r[t]);
+                }
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate() {
+            out[r * n + j0..r * n + j0 + BLK].copy_from_slice(acc_r);
+        }
+        j0 += BLK;
+    }
+    if j0 < n {
+        for r in 0..R {
+            let y = &mut out[r * n + j0..r * n + n];
+            for i in 0..k {
+                let x = a[r * k + i];
+                for (o, &wv) in y.iter_mut().zip(&b[i * n + j0..i * n + n]) {
+                    *o += x * wv;
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
 fn fill_rows(out: &mut [f32], row: &[f32]) {
     for r in out.chunks_exact_mut(row.len()) {
         r.copy_from_slice(row);
     }
 }
 
+#[inline(always)]
 fn add_bias_rows(out: &mut [f32], row: &[f32]) {
     for r in out.chunks_exact_mut(row.len()) {
         for (o, b) in r.iter_mut().zip(row) {
@@ -527,10 +837,11 @@ fn add_bias_rows(out: &mut [f32], row: &[f32]) {
     }
 }
 
+#[inline(always)]
 fn layer_norm_rows(x: &[f32], out: &mut [f32], w: &[f32], b: &[f32], d: usize) {
     for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let mean = xr.iter().sum::<f32>() / d as f32;
-        let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+        let mean = sum_of(xr) / d as f32;
+        let var = sum_sq_dev(xr, mean) / d as f32;
         let inv = 1.0 / (var + LN_EPS as f32).sqrt();
         for (((o, &v), &ww), &bb) in or.iter_mut().zip(xr).zip(w).zip(b) {
             *o = (v - mean) * inv * ww + bb;
@@ -538,6 +849,7 @@ fn layer_norm_rows(x: &[f32], out: &mut [f32], w: &[f32], b: &[f32], d: usize) {
     }
 }
 
+#[inline(always)]
 fn rope(x: &mut [f32], cos: &[f32], sin: &[f32]) {
     let half = cos.len();
     let (x1, x2) = x.split_at_mut(half);
@@ -548,11 +860,26 @@ fn rope(x: &mut [f32], cos: &[f32], sin: &[f32]) {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut acc = [0f32; 8];
+    let mut ia = a.chunks_exact(8);
+    let mut ib = b.chunks_exact(8);
+    for (ca, cb) in (&mut ia).zip(&mut ib) {
+        for i in 0..8 {
+            acc[i] += ca[i] * cb[i];
+        }
+    }
+    let rest: f32 = ia
+        .remainder()
+        .iter()
+        .zip(ib.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    acc.iter().sum::<f32>() + rest
 }
 
+#[inline(always)]
 fn gelu_in_place(x: &mut [f32]) {
     for v in x.iter_mut() {
         *v = gelu_f32(*v);
@@ -586,6 +913,128 @@ mod tests {
                 var.set(&(var.as_tensor() * factor)?)?;
             }
         }
+        Ok(())
+    }
+
+    thread_local! {
+        pub(super) static FORCE_SCALAR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    #[test]
+    fn scalar_and_simd_paths_agree() -> Result<()> {
+        let dev = Device::Cpu;
+        let m = SeqModel::new(SeqModelConfig::tiny(40), words(40, 64), &dev, 5)?;
+        sharpen(&m, 8.0)?;
+        let im = InferenceModel::from_model(&m)?;
+        let mut rng = SplitMix64::new(1);
+        let toks: Vec<u32> = (0..30).map(|_| rng.below(40) as u32).collect();
+        let run = |scalar: bool, batch: usize| {
+            FORCE_SCALAR.with(|f| f.set(scalar));
+            let mut states: Vec<SessionState> = (0..batch).map(|_| im.new_session()).collect();
+            let mut out = Vec::new();
+            for &t in &toks {
+                let mut refs: Vec<&mut SessionState> = states.iter_mut().collect();
+                let tk = vec![t; batch];
+                out.push(im.observe_batch(&mut refs, &tk, 3)[batch - 1].clone());
+            }
+            FORCE_SCALAR.with(|f| f.set(false));
+            out
+        };
+        for batch in [1, 2, 5, 17] {
+            let (a, b) = (run(true, batch), run(false, batch));
+            for (x, y) in a.iter().zip(&b) {
+                assert!(
+                    (x.nll - y.nll).abs() < 1e-4,
+                    "batch {batch}: {} vs {}",
+                    x.nll,
+                    y.nll
+                );
+                assert_eq!(x.top.len(), y.top.len());
+            }
+        }
+        Ok(())
+    }
+
+    /// Throughput figures (not a timed assertion). Run in release:
+    /// `cargo test --release --lib observe_throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn observe_throughput() -> Result<()> {
+        use std::time::Instant;
+        let dev = Device::Cpu;
+        for (name, cfg) in [
+            ("student", SeqModelConfig::student(50)),
+            ("student", SeqModelConfig::student(1000)),
+            ("teacher", SeqModelConfig::teacher(50)),
+            ("teacher", SeqModelConfig::teacher(1000)),
+        ] {
+            let v = cfg.vocab_size;
+            let m = SeqModel::new(cfg.clone(), words(v, cfg.word_buckets), &dev, 1)?;
+            let im = InferenceModel::from_model(&m)?;
+            let mut rng = SplitMix64::new(2);
+            let mut s = im.new_session();
+            let mut lat = Vec::new();
+            for i in 0..3000 {
+                if i % 40 == 0 {
+                    s = im.new_session();
+                }
+                let t = rng.below(v) as u32;
+                let t0 = Instant::now();
+                std::hint::black_box(im.observe(&mut s, t, 5));
+                lat.push(t0.elapsed().as_secs_f64() * 1e6);
+            }
+            lat.sort_by(|a, b| a.total_cmp(b));
+            let mean = lat.iter().sum::<f64>() / lat.len() as f64;
+            let b = 64;
+            let mut states: Vec<SessionState> = (0..b).map(|_| im.new_session()).collect();
+            let steps = 100;
+            let t0 = Instant::now();
+            for i in 0..steps {
+                if i % 40 == 0 {
+                    states.iter_mut().for_each(|s| *s = im.new_session());
+                }
+                let toks: Vec<u32> = (0..b).map(|_| rng.below(v) as u32).collect();
+                let mut refs: Vec<&mut SessionState> = states.iter_mut().collect();
+                std::hint::black_box(im.observe_batch(&mut refs, &toks, 5));
+            }
+            let per = t0.elapsed().as_secs_f64() * 1e6 / (steps * b) as f64;
+            println!(
+                "{name} vocab {v:>4}: single mean {mean:6.1} us, p50 {:6.1}, p99 {:6.1} | batch 64: {per:6.2} us/line ({:.0} lines/s) | state {} B | engine {:.2} MB",
+                lat[lat.len() / 2],
+                lat[lat.len() * 99 / 100],
+                1e6 / per,
+                s.memory_bytes(),
+                im.memory_bytes() as f64 / 1e6
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn thread_safety_and_foreign_states() -> Result<()> {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<InferenceModel>();
+        send_sync::<SessionState>();
+        send_sync::<SeqModel>();
+        let dev = Device::Cpu;
+        let a = InferenceModel::from_model(&SeqModel::new(
+            SeqModelConfig::tiny(9),
+            words(9, 64),
+            &dev,
+            1,
+        )?)?;
+        let mut cfg = SeqModelConfig::tiny(9);
+        cfg.window = 3;
+        let b = InferenceModel::from_model(&SeqModel::new(cfg, words(9, 64), &dev, 1)?)?;
+        let mut s = a.new_session();
+        a.observe(&mut s, 5, 0);
+        // A state of `a` given to `b` restarts instead of panicking.
+        let fresh = b.observe(&mut b.new_session(), 6, 0);
+        assert_eq!(
+            b.end_of_session(&s).nll,
+            b.end_of_session(&b.new_session()).nll
+        );
+        assert_eq!(b.observe(&mut s, 6, 0).nll, fresh.nll);
         Ok(())
     }
 

@@ -553,7 +553,7 @@ mod tests {
         let scores = evaluate_dir(&fixtures().join("loghub")).unwrap_or_default();
         assert_eq!(scores.len(), 5);
         for score in &scores {
-            assert!(score.ga >= 0.9 && score.pa >= 0.85, "{score:?}");
+            assert!(score.ga >= 0.98 && score.pa >= 0.95, "{score:?}");
         }
         assert!(evaluate_dir(&fixtures().join("parse_eval")).is_err());
         assert!(evaluate_dir(Path::new("/nonexistent/dir")).is_err());

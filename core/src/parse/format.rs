@@ -340,12 +340,18 @@ impl<'a> Cursor<'a> {
 
     /// The next run of non-whitespace characters, then at least one whitespace (consumed).
     fn field(&mut self) -> Option<&'a str> {
-        let end = self.rest.find(is_space)?;
+        let end = self.rest.bytes().position(|b| b == b' ' || b == b'\t')?;
         let field = &self.rest[..end];
         if field.is_empty() {
             return None;
         }
-        self.rest = self.rest[end..].trim_start_matches(is_space);
+        let bytes = self.rest.as_bytes();
+        let mut next = end + 1;
+        while next < bytes.len() && (bytes[next] == b' ' || bytes[next] == b'\t') {
+            next += 1;
+        }
+        // The skipped bytes are ASCII, so `next` is a char boundary.
+        self.rest = self.rest.get(next..).unwrap_or("");
         Some(field)
     }
 
@@ -380,6 +386,13 @@ impl<'a> Cursor<'a> {
 
     /// Consumes at least one whitespace character.
     fn spaces(&mut self) -> Option<()> {
+        // Usually a single space.
+        if let Some(rest) = self.rest.strip_prefix(' ') {
+            if !rest.starts_with(is_space) {
+                self.rest = rest;
+                return Some(());
+            }
+        }
         let trimmed = self.rest.trim_start_matches(is_space);
         if trimmed.len() == self.rest.len() {
             return None;
@@ -407,10 +420,13 @@ fn is_level_word(s: &str) -> bool {
 
 /// Parses an unsigned decimal number of exactly `digits` digits.
 fn fixed_number(s: &str, digits: usize) -> Option<u32> {
-    if s.len() != digits || !all_digits(s) {
+    if s.len() != digits || digits > 9 {
         return None;
     }
-    s.parse().ok()
+    s.bytes().try_fold(0u32, |value, byte| {
+        byte.is_ascii_digit()
+            .then(|| value * 10 + u32::from(byte - b'0'))
+    })
 }
 
 fn number(s: &str) -> Option<u32> {
@@ -569,8 +585,12 @@ fn owned(s: &str) -> Option<String> {
 fn hdfs_block_id(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut from = 0;
-    while let Some(offset) = text.get(from..)?.find("blk_") {
+    while let Some(offset) = bytes.get(from..)?.iter().position(|&b| b == b'b') {
         let start = from + offset;
+        if bytes.get(start..start + 4) != Some(b"blk_".as_slice()) {
+            from = start + 1;
+            continue;
+        }
         let mut end = start + 4;
         if bytes.get(end) == Some(&b'-') {
             end += 1;
@@ -596,7 +616,13 @@ fn parse_hdfs(line: &str) -> Option<Header> {
     let time = cursor.field()?;
     let pid = cursor.field()?;
     let level = cursor.field()?;
-    if date.len() != 6 || time.len() != 6 || !all_digits(pid) || !is_level_word(level) {
+    if date.len() != 6
+        || time.len() != 6
+        || !all_digits(date)
+        || !all_digits(time)
+        || !all_digits(pid)
+        || !is_level_word(level)
+    {
         return None;
     }
     let timestamp = unix_time(
@@ -1591,6 +1617,70 @@ mod tests {
         );
         assert_eq!(auto.parse(ssh[0]).session_hint.as_deref(), Some("24200"));
         assert!(!auto.parse("plain text").header_matched);
+    }
+
+    /// A small deterministic generator (no `rand` dependency).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+    }
+
+    #[test]
+    fn mutated_real_lines_never_panic() {
+        let samples = [
+            "081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106",
+            "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL INFO instruction",
+            "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster",
+            "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification",
+            "03-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogsopening app wtoken = AppWindowToken{9f4ef63",
+            "nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO nova.osapi_compute.wsgi.server [req-38101a0b] x",
+            "83.149.9.216 - - [17/May/2015:10:05:03 +0000] \"GET /a.png HTTP/1.1\" 200 203023 \"http://x/\" \"Mozilla/5.0\"",
+            "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] An event",
+            "Jul  1 09:00:55 calvisitor-10-105-160-95 kernel[0]: IOThunderboltSwitch<0>(0x0)::listenerCallback - Thunderbolt",
+            "20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579",
+            "[10.30 16:49:06] chrome.exe - proxy.cse.cuhk.edu.hk:5070 open through proxy",
+            "{\"ts\": 1700000000.5, \"level\": \"warn\", \"msg\": \"slow query 35 ms\"}",
+        ];
+        let inserts = [
+            "é", "\u{0}", " ", "\t", ":", "[", "]", "\"", "中", "🚀", "-", "=", "/", "9",
+        ];
+        let mut rng = Lcg(7);
+        let parsers: Vec<HeaderParser> = LogFormat::ALL
+            .iter()
+            .map(|&f| HeaderParser::new(f))
+            .collect();
+        for round in 0..3000 {
+            let sample = samples[round % samples.len()];
+            let mut line = sample.to_string();
+            for _ in 0..(1 + rng.next() % 4) {
+                let mut at = (rng.next() as usize) % (line.len() + 1);
+                while !line.is_char_boundary(at) {
+                    at -= 1;
+                }
+                if rng.next() % 3 == 0 {
+                    let mut end = (at + 1 + (rng.next() as usize) % 8).min(line.len());
+                    while !line.is_char_boundary(end) {
+                        end += 1;
+                    }
+                    line.replace_range(at..end, "");
+                } else {
+                    line.insert_str(at, inserts[(rng.next() as usize) % inserts.len()]);
+                }
+            }
+            for parser in &parsers {
+                let header = parser.parse(&line);
+                assert!(
+                    header.header_matched || header.content == line.trim_end_matches(['\n', '\r'])
+                );
+            }
+        }
     }
 
     #[test]

@@ -61,12 +61,26 @@ impl MaskedLine {
                 continue;
             }
             let start = index;
-            while index < bytes.len() && !is_space_byte(bytes[index]) {
+            let mut classes = 0u8;
+            while index < bytes.len() {
+                let class = BYTE_CLASS[usize::from(bytes[index])];
+                if class & SPACE != 0 {
+                    break;
+                }
+                classes |= class;
                 index += 1;
             }
+            let opens_quote = classes & EQUALS != 0
+                && bytes[start..index]
+                    .windows(2)
+                    .any(|w| w[0] == b'=' && (w[1] == b'"' || w[1] == b'\''));
             // `key="a quoted value"`: the value may hold spaces; take it whole.
-            if let Some(end) = quoted_value_end(bytes, start, index) {
-                index = end;
+            if opens_quote {
+                if let Some(end) = quoted_value_end(bytes, start, index) {
+                    // The quoted part may hold any byte: classify the whole token again.
+                    index = end;
+                    classes = token_classes(&bytes[start..index]);
+                }
             }
             // Token boundaries are ASCII bytes, so slicing is on char boundaries.
             let token = &content[start..index];
@@ -87,7 +101,7 @@ impl MaskedLine {
                     continue;
                 }
             }
-            let wildcard = mask_token(token, &mut self.shapes);
+            let wildcard = mask_classified_token(token, classes, &mut self.shapes);
             let shape_end = self.shapes.len();
             let slot = Slot {
                 shape_start: shape_start as u32,
@@ -163,13 +177,13 @@ fn truncate_to_boundary(text: &str, max: usize) -> &str {
 
 /// Whitespace that separates tokens: space, tab and the other ASCII control separators.
 #[inline]
-pub fn is_space_byte(byte: u8) -> bool {
+pub const fn is_space_byte(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
 }
 
 /// Delimiters that cut a token into units (the Loghub-2.0 post-processing set, minus whitespace).
 #[inline]
-fn is_delimiter(byte: u8) -> bool {
+const fn is_delimiter(byte: u8) -> bool {
     matches!(
         byte,
         b',' | b'!'
@@ -214,25 +228,31 @@ fn is_closing(byte: u8) -> bool {
 /// Masks one whitespace-free token, appending its shape to `out`. Returns whether the shape is a
 /// wildcard (no letter or digit left).
 pub fn mask_token(token: &str, out: &mut String) -> bool {
+    mask_classified_token(token, token_classes(token.as_bytes()), out)
+}
+
+/// The union of the byte classes of `bytes`.
+fn token_classes(bytes: &[u8]) -> u8 {
+    bytes
+        .iter()
+        .fold(0, |classes, &byte| classes | BYTE_CLASS[usize::from(byte)])
+}
+
+/// [`mask_token`] with the token's byte classes already known.
+fn mask_classified_token(token: &str, classes: u8, out: &mut String) -> bool {
     let bytes = token.as_bytes();
     // Fast path: words without digits or path/URL markers are kept as they are.
-    let mut has_digit = false;
-    let mut has_marker = false;
-    let mut has_quote_value = false;
-    for (index, &byte) in bytes.iter().enumerate() {
-        has_digit |= byte.is_ascii_digit();
-        has_marker |= byte == b'/' || byte == b'\\' || byte == b'@';
-        has_quote_value |= byte == b'=' && matches!(bytes.get(index + 1), Some(b'"' | b'\''));
-    }
-    if has_quote_value {
+    let has_digit = classes & DIGIT != 0;
+    let has_marker = classes & MARKER != 0;
+    let has_colon = classes & COLON != 0;
+    if classes & EQUALS != 0
+        && bytes
+            .windows(2)
+            .any(|w| w[0] == b'=' && (w[1] == b'"' || w[1] == b'\''))
+    {
         return mask_quoted_value(token, out);
     }
-    let has_literal_value = !has_digit
-        && (contains_literal_value(bytes)
-            || (bytes.contains(&b'.')
-                && is_domain_name(
-                    std::str::from_utf8(trim_ascii_punctuation(bytes)).unwrap_or(""),
-                )));
+    let has_literal_value = !has_digit && contains_literal_value(token, classes);
     if !has_digit && !has_marker && !has_literal_value {
         out.push_str(token);
         return false;
@@ -248,12 +268,21 @@ pub fn mask_token(token: &str, out: &mut String) -> bool {
         end -= 1;
     }
     let core = &token[start..end];
-    if let Some((scheme_start, scheme_end)) = url_scheme(core) {
-        out.push_str(&token[..start + scheme_end + 3]);
+    // Numbers, IPs with ports, dates and times: digits and separators only (the common case).
+    if has_digit && is_numeric_run(core.as_bytes()) || is_block_id(core) {
+        out.push_str(&token[..start]);
         out.push_str(WILDCARD);
         out.push_str(&token[end..]);
-        // `:[akka.tcp://<*>]`: a literal scheme, unless nothing precedes it.
-        return scheme_start == scheme_end;
+        return true;
+    }
+    if has_colon && has_marker {
+        if let Some((scheme_start, scheme_end)) = url_scheme(core) {
+            out.push_str(&token[..start + scheme_end + 3]);
+            out.push_str(WILDCARD);
+            out.push_str(&token[end..]);
+            // `:[akka.tcp://<*>]`: a literal scheme, unless nothing precedes it.
+            return scheme_start == scheme_end;
+        }
     }
     if !core.is_empty() && is_whole_variable(core) {
         out.push_str(&token[..start]);
@@ -268,10 +297,17 @@ pub fn mask_token(token: &str, out: &mut String) -> bool {
     // `key=value` with a whole-variable value (`rhost=10.0.0.1`): keep the key as written.
     if let Some(equals) = token.find('=') {
         let value = &token[equals + 1..];
-        let value_end = value
+        let mut value_end = value
             .bytes()
             .rposition(|b| !is_closing(b))
             .map_or(0, |at| at + 1);
+        // A bracketed value (`[0,1080][720,1920]`) keeps its closing bracket inside the value.
+        if value.starts_with(['[', '(', '{']) {
+            value_end = value
+                .bytes()
+                .rposition(|b| matches!(b, b']' | b')' | b'}'))
+                .map_or(value_end, |at| at + 1);
+        }
         let value_core = &value[..value_end];
         if equals > 0
             && !value_core.is_empty()
@@ -393,40 +429,75 @@ fn is_date_word(unit: &str) -> bool {
     )
 }
 
-/// Cheap pre-check for [`is_literal_value`] units in a digit-free token.
-fn contains_literal_value(bytes: &[u8]) -> bool {
-    if bytes.len() < 3 {
+/// Whether a digit-free token holds a value word ([`is_literal_value`]) as a unit, or is a domain
+/// name.
+fn contains_literal_value(token: &str, classes: u8) -> bool {
+    let word = trim_ascii_punctuation(token);
+    if classes & DOT != 0 && is_domain_name(word) {
+        return true;
+    }
+    if !(3..=5).contains(&word.len()) && classes & DELIMITER == 0 {
         return false;
     }
-    if bytes.len() <= 5 {
-        // `Sat`, `(Jul`, `Dec,`
-        let word = trim_ascii_punctuation(bytes);
-        if word.len() == 3 && std::str::from_utf8(word).is_ok_and(is_date_word) {
-            return true;
-        }
-    }
-    bytes.len() >= 4
-        && bytes.windows(4).any(|w| {
-            let lower = [
-                w[0].to_ascii_lowercase(),
-                w[1].to_ascii_lowercase(),
-                w[2].to_ascii_lowercase(),
-                w[3].to_ascii_lowercase(),
-            ];
-            &lower == b"true" || &lower == b"null" || &lower == b"fals"
-        })
+    word.split(|c: char| c.is_ascii() && is_delimiter(c as u8))
+        .any(|unit| (3..=5).contains(&unit.len()) && is_literal_value(unit))
 }
 
-fn trim_ascii_punctuation(bytes: &[u8]) -> &[u8] {
+/// Byte classes for the one-pass scan of [`mask_token`].
+const DIGIT: u8 = 1;
+const MARKER: u8 = 2;
+const COLON: u8 = 4;
+const EQUALS: u8 = 8;
+const DOT: u8 = 16;
+const DELIMITER: u8 = 32;
+const SPACE: u8 = 64;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        let mut class = 0;
+        if b.is_ascii_digit() {
+            class |= DIGIT;
+        }
+        if b == b'/' || b == b'\\' || b == b'@' {
+            class |= MARKER;
+        }
+        if b == b':' {
+            class |= COLON;
+        }
+        if b == b'=' {
+            class |= EQUALS;
+        }
+        if b == b'.' {
+            class |= DOT;
+        }
+        if is_delimiter(b) {
+            class |= DELIMITER;
+        }
+        if is_space_byte(b) {
+            class |= SPACE;
+        }
+        table[byte] = class;
+        byte += 1;
+    }
+    table
+};
+
+/// `text` without leading and trailing ASCII punctuation (cut at ASCII bytes, so on char
+/// boundaries).
+fn trim_ascii_punctuation(text: &str) -> &str {
+    let bytes = text.as_bytes();
     let start = bytes
         .iter()
-        .position(u8::is_ascii_alphanumeric)
+        .position(|b| b.is_ascii_alphanumeric() || *b >= 0x80)
         .unwrap_or(bytes.len());
     let end = bytes
         .iter()
-        .rposition(u8::is_ascii_alphanumeric)
+        .rposition(|b| b.is_ascii_alphanumeric() || *b >= 0x80)
         .map_or(start, |at| at + 1);
-    &bytes[start..end.max(start)]
+    text.get(start..end.max(start)).unwrap_or("")
 }
 
 /// Whether a unit (a piece between delimiters) is a variable.
@@ -549,16 +620,48 @@ fn is_host_name(core: &str) -> bool {
 /// Domain names without digits: `proxy.cse.cuhk.edu.hk`, `www.google.com` (labels ending with a
 /// common top-level domain; Java packages end with a class name instead).
 fn is_domain_name(core: &str) -> bool {
-    const TOP_LEVEL: &[&str] = &[
-        "com", "net", "org", "edu", "gov", "mil", "int", "io", "co", "us", "uk", "de", "fr", "jp",
-        "cn", "hk", "tw", "kr", "ru", "br", "in", "au", "ca", "eu", "nl", "se", "ch", "it", "es",
-        "info", "biz", "local", "lan", "internal",
-    ];
     let Some((rest, top)) = core.rsplit_once('.') else {
         return false;
     };
-    !rest.is_empty()
-        && TOP_LEVEL.contains(&top)
+    let common_top_level = matches!(
+        top,
+        "com"
+            | "net"
+            | "org"
+            | "edu"
+            | "gov"
+            | "mil"
+            | "int"
+            | "io"
+            | "co"
+            | "us"
+            | "uk"
+            | "de"
+            | "fr"
+            | "jp"
+            | "cn"
+            | "hk"
+            | "tw"
+            | "kr"
+            | "ru"
+            | "br"
+            | "in"
+            | "au"
+            | "ca"
+            | "eu"
+            | "nl"
+            | "se"
+            | "ch"
+            | "it"
+            | "es"
+            | "info"
+            | "biz"
+            | "local"
+            | "lan"
+            | "internal"
+    );
+    common_top_level
+        && !rest.is_empty()
         && core.split('.').all(|label| {
             !label.is_empty()
                 && label
@@ -570,7 +673,9 @@ fn is_domain_name(core: &str) -> bool {
 /// `scheme://rest` with a digit in the rest: the URL becomes `scheme://<*>`. Returns the byte range
 /// of the scheme within `core`.
 fn url_scheme(core: &str) -> Option<(usize, usize)> {
-    let separator = core.find("://")?;
+    let bytes = core.as_bytes();
+    let separator = (0..bytes.len().saturating_sub(2))
+        .find(|&at| bytes[at] == b':' && bytes[at + 1] == b'/' && bytes[at + 2] == b'/')?;
     let scheme_start = core[..separator]
         .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-')))
         .map_or(0, |at| at + 1);
@@ -579,6 +684,22 @@ fn url_scheme(core: &str) -> Option<(usize, usize)> {
         && core.as_bytes()[scheme_start].is_ascii_alphabetic()
         && rest.bytes().any(|b| b.is_ascii_digit()))
     .then_some((scheme_start, separator))
+}
+
+/// Digits and number separators only: `42`, `-1.5`, `10.0.0.1:80`, `2017-05-16`, `20:10:40,978`.
+fn is_numeric_run(core: &[u8]) -> bool {
+    !core.is_empty()
+        && core.iter().all(|&b| {
+            b.is_ascii_digit() || matches!(b, b'.' | b':' | b'-' | b'/' | b',' | b'+' | b'_')
+        })
+}
+
+/// HDFS block ids: `blk_42`, `blk_-42`.
+fn is_block_id(core: &str) -> bool {
+    core.strip_prefix("blk_").is_some_and(|id| {
+        let digits = id.strip_prefix('-').unwrap_or(id);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// UUIDs, MAC addresses and other runs of hex groups: `b9000564-fe1a-409b-b8cc-1e88b294cd1d`,
@@ -677,6 +798,7 @@ mod tests {
         assert_eq!(shape("(Jul"), "(<*>");
         assert_eq!(shape("Sat,"), "<*>,");
         assert_eq!(shape("rhost=218.188.2.4"), "rhost=<*>");
+        assert_eq!(shape("bnds=[0,1080][720,1920]"), "bnds=<*>");
         assert_eq!(shape("node-129"), "node-<*>");
         assert_eq!(shape("user@example.com"), "<*>");
         assert_eq!(shape("2017-05-16"), "<*>");

@@ -8,7 +8,7 @@
 //! (one map lookup), so the similarity search only runs on new shapes.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +171,8 @@ enum Difference {
     Forbidden,
     /// `key=a` / `key=b`: one field, the value varies.
     SameKey,
+    /// Different words after a word that introduces a value (`user`, `EventType:`).
+    ValueSlot,
     /// They may become `<*>`.
     Allowed,
 }
@@ -315,6 +317,8 @@ pub struct TemplateMiner {
     next_id: u32,
     lines: u64,
     evicted: u64,
+    /// Interned-word count at which [`TemplateMiner::bound_memory`] runs next.
+    memory_check_at: usize,
     /// Reused per-line buffers.
     scratch: Scratch,
 }
@@ -323,6 +327,11 @@ pub struct TemplateMiner {
 struct Scratch {
     masked: MaskedLine,
     ids: Vec<u32>,
+}
+
+thread_local! {
+    /// Per-thread buffer of [`TemplateMiner::match_only`], which takes `&self`.
+    static MATCH_SCRATCH: std::cell::RefCell<MaskedLine> = std::cell::RefCell::new(MaskedLine::default());
 }
 
 /// Above this many cached shapes the cache is cleared (it refills from the next lines).
@@ -347,6 +356,7 @@ impl TemplateMiner {
             next_id: 1,
             lines: 0,
             evicted: 0,
+            memory_check_at: 4096,
             scratch: Scratch::default(),
         }
     }
@@ -360,37 +370,55 @@ impl TemplateMiner {
     pub fn learn(&mut self, content: &str) -> TemplateMatch {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.masked.fill(content);
+        let shape_hash = hash_shapes(&scratch.masked);
+        // Fast path: a shape seen before goes to the template it joined, without interning.
+        let cached = self.shape_cache.get(&shape_hash).copied().filter(|id| {
+            self.templates
+                .get(id)
+                .is_some_and(|t| self.literals_equal(&t.slots, &scratch.masked))
+        });
         scratch.ids.clear();
-        for slot in &scratch.masked.slots {
-            let id = if slot.wildcard {
-                WILDCARD_ID
-            } else {
-                let shape = scratch.masked.shape(slot);
-                match self.interner.get(shape) {
-                    Some(id) => id,
-                    None => {
-                        let flags = self.word_flags(shape);
-                        self.interner.intern(shape, flags)
+        if cached.is_none() {
+            for slot in &scratch.masked.slots {
+                let id = if slot.wildcard {
+                    WILDCARD_ID
+                } else {
+                    let shape = scratch.masked.shape(slot);
+                    match self.interner.get(shape) {
+                        Some(id) => id,
+                        None => {
+                            let flags = self.word_flags(shape);
+                            self.interner.intern(shape, flags)
+                        }
                     }
-                }
-            };
-            scratch.ids.push(id);
+                };
+                scratch.ids.push(id);
+            }
         }
-        let result = self.learn_masked(content, &scratch.masked, &scratch.ids);
+        let result = self.learn_masked(content, &scratch.masked, &scratch.ids, shape_hash, cached);
         self.scratch = scratch;
         result
     }
 
-    fn learn_masked(&mut self, content: &str, masked: &MaskedLine, ids: &[u32]) -> TemplateMatch {
+    /// Whether every literal word of the template equals the line's shape at its position.
+    fn literals_equal(&self, slots: &[TemplateSlot], masked: &MaskedLine) -> bool {
+        slots.len() == masked.slots.len()
+            && slots.iter().zip(&masked.slots).all(|(slot, line_slot)| {
+                slot.token == WILDCARD_ID
+                    || self.interner.text(slot.token) == masked.shape(line_slot)
+            })
+    }
+
+    fn learn_masked(
+        &mut self,
+        content: &str,
+        masked: &MaskedLine,
+        ids: &[u32],
+        shape_hash: u64,
+        cached: Option<u32>,
+    ) -> TemplateMatch {
         self.lines += 1;
         let now = self.lines;
-        let shape_hash = hash_ids(ids);
-
-        let cached = self.shape_cache.get(&shape_hash).copied().filter(|id| {
-            self.templates
-                .get(id)
-                .is_some_and(|t| literals_match(&t.slots, ids))
-        });
         let (id, is_new) = match cached {
             Some(id) => (id, false),
             None => match self.best_candidate(masked, ids) {
@@ -398,10 +426,19 @@ impl TemplateMiner {
                 None => (self.create_template(ids.len()), true),
             },
         };
-        if self.shape_cache.len() >= SHAPE_CACHE_LIMIT {
-            self.shape_cache.clear();
+        if cached.is_none() {
+            // Memory checks run on the slow path only, and rarely: when a power of two of
+            // interned words is crossed, or the cache outgrows the templates.
+            if self.interner.texts.len() >= self.memory_check_at {
+                self.bound_memory();
+                self.memory_check_at = (2 * self.interner.texts.len()).max(4096);
+            }
+            let cache_limit = (32 * self.templates.len()).clamp(4096, SHAPE_CACHE_LIMIT);
+            if self.shape_cache.len() >= cache_limit {
+                self.shape_cache.clear();
+            }
+            self.shape_cache.insert(shape_hash, id);
         }
-        self.shape_cache.insert(shape_hash, id);
 
         // Merge the line into the template: differing words and displays generalise.
         let Some(template) = self.templates.get_mut(&id) else {
@@ -415,7 +452,9 @@ impl TemplateMiner {
             };
         };
         let mut changed = false;
-        for ((slot, &line_id), line_slot) in template.slots.iter_mut().zip(ids).zip(&masked.slots) {
+        for (index, (slot, line_slot)) in template.slots.iter_mut().zip(&masked.slots).enumerate() {
+            // On the fast path the literal words are known to be equal (and ids were not looked up).
+            let line_id = ids.get(index).copied().unwrap_or(slot.token);
             if is_new {
                 *slot = if line_id == WILDCARD_ID {
                     TemplateSlot {
@@ -476,50 +515,70 @@ impl TemplateMiner {
     /// Finds the template `content` belongs to without learning anything; `None` when the line
     /// would start a new template (a novel event).
     pub fn match_only(&self, content: &str) -> Option<TemplateMatch> {
-        let mut masked = MaskedLine::default();
-        masked.fill(content);
-        let ids: Vec<u32> = masked
-            .slots
-            .iter()
-            .map(|slot| {
-                if slot.wildcard {
-                    WILDCARD_ID
-                } else {
-                    self.interner.get(masked.shape(slot)).unwrap_or(UNKNOWN_ID)
-                }
-            })
-            .collect();
-        let shape_hash = hash_ids(&ids);
-        let id = self
-            .shape_cache
-            .get(&shape_hash)
-            .copied()
-            .filter(|id| {
-                self.templates
-                    .get(id)
-                    .is_some_and(|t| literals_match(&t.slots, &ids))
-            })
-            .or_else(|| self.best_candidate(&masked, &ids))?;
+        MATCH_SCRATCH.with(|cell| {
+            let mut masked = cell.take();
+            masked.fill(content);
+            let result = self.match_masked(content, &masked);
+            cell.replace(masked);
+            result
+        })
+    }
+
+    fn match_masked(&self, content: &str, masked: &MaskedLine) -> Option<TemplateMatch> {
+        let shape_hash = hash_shapes(masked);
+        let cached = self.shape_cache.get(&shape_hash).copied().filter(|id| {
+            self.templates
+                .get(id)
+                .is_some_and(|t| self.literals_equal(&t.slots, masked))
+        });
+        let ids: Vec<u32> = if cached.is_some() {
+            Vec::new()
+        } else {
+            masked
+                .slots
+                .iter()
+                .map(|slot| {
+                    if slot.wildcard {
+                        WILDCARD_ID
+                    } else {
+                        self.interner.get(masked.shape(slot)).unwrap_or(UNKNOWN_ID)
+                    }
+                })
+                .collect()
+        };
+        let id = cached.or_else(|| self.best_candidate(masked, &ids))?;
         let template = self.templates.get(&id)?;
         // What the template would become with this line, without storing it.
+        let unchanged = template.slots.iter().zip(&masked.slots).enumerate().all(
+            |(index, (slot, line_slot))| {
+                if slot.token != WILDCARD_ID {
+                    cached.is_some() || ids.get(index) == Some(&slot.token)
+                } else {
+                    slot.display == WILDCARD_ID
+                        || self.interner.text(slot.display) == masked.shape(line_slot)
+                }
+            },
+        );
+        if unchanged {
+            return Some(TemplateMatch {
+                template_id: id,
+                template: template.text.clone(),
+                parameters: extract_parameters(content, masked, &template.slots, &self.interner),
+                is_new: false,
+                template_changed: false,
+            });
+        }
         let mut pieces: Vec<String> = Vec::with_capacity(template.slots.len());
-        let mut changed = false;
-        for ((slot, &line_id), line_slot) in template.slots.iter().zip(&ids).zip(&masked.slots) {
+        for (index, (slot, line_slot)) in template.slots.iter().zip(&masked.slots).enumerate() {
             let current = slot_text(slot, &self.interner);
-            if slot.token == line_id && line_id != WILDCARD_ID {
+            if slot.token != WILDCARD_ID && ids.get(index) == Some(&slot.token) {
                 pieces.push(current.to_string());
                 continue;
             }
-            let general = generalise(current, masked.shape(line_slot));
-            changed |= slot.token != WILDCARD_ID || general != current;
-            pieces.push(general);
+            pieces.push(generalise(current, masked.shape(line_slot)));
         }
-        let text = if changed {
-            pieces.join(" ")
-        } else {
-            template.text.clone()
-        };
-        let parameters = extract_parameters_with(content, &masked, &pieces);
+        let text = pieces.join(" ");
+        let parameters = extract_parameters_with(content, masked, &pieces);
         Some(TemplateMatch {
             template_id: id,
             template: text,
@@ -568,6 +627,11 @@ impl TemplateMiner {
         let mut literals = 0u32;
         let mut equal = 0u32;
         let mut line_literals = 0u32;
+        // A word that differs only because it sits in a value slot is allowed when it is the
+        // line's only difference: `user root` / `user guest`, but not `interrupt: illegal
+        // instruction......0` / `interrupt: privileged instruction...0`.
+        let mut value_slot_differences = 0u32;
+        let mut differences = 0u32;
         for (index, (slot, &line_id)) in slots.iter().zip(ids).enumerate() {
             if line_id != WILDCARD_ID {
                 line_literals += 1;
@@ -580,12 +644,17 @@ impl TemplateMiner {
                 equal += 1;
                 continue;
             }
+            differences += 1;
             match self.may_differ(slots, index, line_id, masked) {
                 Difference::Forbidden => return None,
                 // The same field with another value: the field name agrees.
                 Difference::SameKey => equal += 1,
+                Difference::ValueSlot => value_slot_differences += 1,
                 Difference::Allowed => {}
             }
+        }
+        if value_slot_differences > 0 && differences > 1 {
+            return None;
         }
         if literals == 0 {
             // An all-variable template only takes all-variable lines.
@@ -615,9 +684,9 @@ impl TemplateMiner {
             && slots.get(index - 1).is_some_and(|previous| {
                 self.interner.flags(previous.token) & class::INTRODUCER != 0
             });
-        let allowed_if = |allowed: bool| {
-            if allowed {
-                Difference::Allowed
+        let value_slot_only = || {
+            if value_slot {
+                Difference::ValueSlot
             } else {
                 Difference::Forbidden
             }
@@ -626,7 +695,11 @@ impl TemplateMiner {
             return Difference::Forbidden;
         }
         if line_id == WILDCARD_ID {
-            return allowed_if(template_class & class::CAPITALS == 0 || value_slot);
+            return if template_class & class::CAPITALS == 0 {
+                Difference::Allowed
+            } else {
+                value_slot_only()
+            };
         }
         let line_text = masked.slots.get(index).map_or("", |s| masked.shape(s));
         let line_class = if line_id == UNKNOWN_ID {
@@ -654,7 +727,7 @@ impl TemplateMiner {
         }
         let both = template_class | line_class;
         if both & (class::CAPITALS | class::PLAIN) != 0 {
-            return allowed_if(value_slot);
+            return value_slot_only();
         }
         Difference::Allowed
     }
@@ -701,9 +774,13 @@ impl TemplateMiner {
             }
             self.evicted += 1;
         }
-        // Words of evicted templates stay interned; rebuild when they dominate.
+    }
+
+    /// Keeps memory proportional to the templates: words interned for lines that joined (or left)
+    /// templates, and shapes cached for the fast path, are dropped when they dominate.
+    fn bound_memory(&mut self) {
         let live_slots: usize = self.templates.values().map(|t| t.slots.len()).sum();
-        if self.interner.texts.len() > 65_536 && self.interner.texts.len() > 8 * live_slots {
+        if self.interner.texts.len() > (8 * live_slots).max(4096) {
             self.rebuild_interner();
         }
     }
@@ -733,7 +810,8 @@ impl TemplateMiner {
             flags |= class::INTRODUCER;
         }
         let word = trim_word(shape);
-        if word.is_empty() {
+        // A word with a masked part (`<*>-WWID`) is not an enum value or a plain word.
+        if word.is_empty() || flags & class::PARTIAL != 0 {
             return flags;
         }
         if NAME_INTRODUCERS
@@ -788,6 +866,38 @@ impl TemplateMiner {
         self.templates.is_empty()
     }
 
+    /// Approximate heap bytes held by the miner (templates, interned words, caches): what one
+    /// tenant's miner costs.
+    pub fn approx_memory_bytes(&self) -> usize {
+        let words: usize = self
+            .interner
+            .texts
+            .iter()
+            .map(|text| text.len() + 16 + 8 + 1 + 24)
+            .sum();
+        let templates: usize = self
+            .templates
+            .values()
+            .map(|t| {
+                std::mem::size_of::<Template>()
+                    + 8
+                    + t.slots.capacity() * 8
+                    + t.text.capacity()
+                    + 4 * 2
+            })
+            .sum();
+        let lengths: usize = self
+            .by_length
+            .values()
+            .map(|ids| 24 + 8 + ids.capacity() * 4)
+            .sum();
+        let cache = self.shape_cache.capacity() * 13;
+        let scratch = self.scratch.masked.shapes.capacity()
+            + self.scratch.masked.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.scratch.ids.capacity() * 4;
+        std::mem::size_of::<Self>() + words + templates + lengths + cache + scratch
+    }
+
     /// Counters.
     pub fn stats(&self) -> MinerStats {
         MinerStats {
@@ -830,20 +940,13 @@ impl TemplateMiner {
     }
 }
 
-/// Whether every literal word of the template equals the line's word at its position.
-fn literals_match(slots: &[TemplateSlot], ids: &[u32]) -> bool {
-    slots.len() == ids.len()
-        && slots
-            .iter()
-            .zip(ids)
-            .all(|(slot, &id)| slot.token == WILDCARD_ID || slot.token == id)
-}
-
-fn hash_ids(ids: &[u32]) -> u64 {
+/// Hash of a masked line's shapes (the shape bytes, then each slot's end and kind, so that slot
+/// boundaries count).
+fn hash_shapes(masked: &MaskedLine) -> u64 {
     let mut hasher = FxHasher::default();
-    ids.len().hash(&mut hasher);
-    for &id in ids {
-        hasher.write_u32(id);
+    hasher.write(masked.shapes.as_bytes());
+    for slot in &masked.slots {
+        hasher.add(u64::from(slot.shape_end) | (u64::from(slot.wildcard) << 32));
     }
     hasher.finish()
 }
@@ -910,6 +1013,19 @@ fn generalise(a: &str, b: &str) -> String {
             return format!("{head_a}{tail}");
         }
     }
+    // A typed value keeps its type: `ComponentInfo{a/b}` + `ComponentInfo{c/d}` -> `ComponentInfo{<*>}`.
+    if let Some(open) = a.find(['{', '(', '[']) {
+        let head = &a[..=open];
+        if open > 0
+            && b.starts_with(head)
+            && head[..open]
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_')
+        {
+            let tail = generalise(&a[open + 1..], &b[open + 1..]);
+            return format!("{head}{tail}");
+        }
+    }
     let is_affix =
         |c: &char| !c.is_alphanumeric() && !c.is_whitespace() && !matches!(c, '<' | '*' | '>');
     let prefix: String = a
@@ -962,13 +1078,25 @@ fn extract_parameters(
     slots: &[TemplateSlot],
     interner: &Interner,
 ) -> Vec<String> {
-    let mut parameters = Vec::new();
+    let mut parameters = Vec::with_capacity(slots.len().min(8));
     for (slot, line_slot) in slots.iter().zip(&masked.slots) {
-        push_slot_parameters(
-            slot_text(slot, interner),
-            slot_source(content, line_slot),
-            &mut parameters,
-        );
+        if slot.token == WILDCARD_ID {
+            if slot.display == WILDCARD_ID {
+                parameters.push(slot_source(content, line_slot).to_string());
+            } else {
+                match_pattern(
+                    interner.text(slot.display),
+                    slot_source(content, line_slot),
+                    &mut parameters,
+                );
+            }
+        } else if interner.flags(slot.token) & class::PARTIAL != 0 {
+            match_pattern(
+                interner.text(slot.token),
+                slot_source(content, line_slot),
+                &mut parameters,
+            );
+        }
     }
     parameters
 }
@@ -983,14 +1111,18 @@ fn extract_parameters_with(content: &str, masked: &MaskedLine, pieces: &[String]
 }
 
 fn push_slot_parameters(pattern: &str, text: &str, parameters: &mut Vec<String>) {
-    if !pattern.contains(WILDCARD) {
-        return;
-    }
     if pattern == WILDCARD {
         parameters.push(text.to_string());
-    } else {
+        return;
+    }
+    if has_wildcard(pattern) {
         match_pattern(pattern, text, parameters);
     }
+}
+
+/// `text.contains("<*>")`, without building a substring searcher.
+fn has_wildcard(text: &str) -> bool {
+    text.as_bytes().windows(3).any(|w| w == b"<*>")
 }
 
 fn slot_source<'a>(content: &'a str, slot: &Slot) -> &'a str {
@@ -1334,6 +1466,112 @@ mod tests {
         assert_eq!(miner.stats().evicted, 4);
         assert!(miner.template(1).is_some());
         assert!(miner.quality_warning().is_some());
+    }
+
+    #[test]
+    fn memory_stays_bounded_with_unique_words() {
+        let mut miner = miner();
+        for index in 0..30_000u32 {
+            // A value slot with a new word each time: one template, ever-new words.
+            let word: String = index
+                .to_string()
+                .bytes()
+                .map(|digit| char::from(b'a' + (digit - b'0')))
+                .collect();
+            miner.learn(&format!("login failed for user {word} from host"));
+        }
+        assert_eq!(miner.len(), 1);
+        assert!(
+            miner.interner.texts.len() < 20_000,
+            "{}",
+            miner.interner.texts.len()
+        );
+        assert!(miner.approx_memory_bytes() < 4 << 20);
+    }
+
+    #[test]
+    fn mutated_lines_never_panic_and_match_what_was_learned() {
+        let samples = [
+            "PacketResponder 1 for block blk_38865049064139660 terminating",
+            "10.11.10.1 \"GET /v2/54fadb412c4e40cdbaed9335e4c35a9e/servers/detail HTTP/1.1\" status: 200 len: 1893",
+            "acquire lock=233570404, flags=0x1, tag=\"View Lock\", name=com.android.systemui, ws=null, uid=10037",
+            "Block broadcast_9 stored as values in memory (estimated size 8.8 KB, free 14.0 KB)",
+            "Failed password for invalid user webmaster from 173.234.31.186 port 38926 ssh2",
+            "[instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] Took 19.05 seconds to spawn the instance",
+        ];
+        let inserts = [
+            "é", "\u{0}", " ", "=", "\"", "<*>", "中", "🚀", "-", ":", "/", "9", "x", "KB",
+        ];
+        let mut state = 11u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        let mut miner = TemplateMiner::new(MinerConfig {
+            max_templates: 50,
+            ..MinerConfig::default()
+        });
+        for round in 0..4000 {
+            let mut line = samples[round % samples.len()].to_string();
+            for _ in 0..(next() % 4) {
+                let mut at = next() % (line.len() + 1);
+                while !line.is_char_boundary(at) {
+                    at -= 1;
+                }
+                line.insert_str(at, inserts[next() % inserts.len()]);
+            }
+            let learned = miner.learn(&line);
+            let matched = miner.match_only(&line);
+            assert_eq!(
+                matched.as_ref().map(|m| m.template_id),
+                Some(learned.template_id),
+                "{line}"
+            );
+            assert_eq!(
+                matched.map(|m| m.template),
+                Some(learned.template),
+                "{line}"
+            );
+            assert!(miner.len() <= 50);
+        }
+    }
+
+    #[test]
+    fn quality_warning_flags_logs_that_do_not_mine() {
+        let mut healthy = miner();
+        for index in 0..1000 {
+            healthy.learn(&format!(
+                "Received block blk_{index} of size {} from /10.0.0.{}",
+                index * 7,
+                index % 250
+            ));
+        }
+        assert_eq!(healthy.quality_warning(), None);
+        assert_eq!(healthy.stats().templates, 1);
+
+        // Free text: every line its own event.
+        let mut garbage = miner();
+        let words = [
+            "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+            "juliet",
+        ];
+        for index in 0..1000usize {
+            let line: Vec<&str> = (0..4)
+                .map(|k| words[(index / 10usize.pow(k)) % 10])
+                .collect();
+            garbage.learn(&line.join(" "));
+        }
+        let warning = garbage.quality_warning().unwrap_or_default();
+        assert!(warning.starts_with("logs do not mine well"), "{warning}");
+    }
+
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<TemplateMiner>();
+        assert_send_sync::<crate::parse::HeaderParser>();
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 pub mod eval;
 pub mod format;
-pub mod mask;
+pub(crate) mod mask;
 pub mod miner;
 
 pub use format::{detect_format, Header, HeaderParser, HttpRequest, LogFormat};

@@ -441,7 +441,8 @@ impl ProjectState {
             };
             let anomaly_score = sequence.max(forest).max(rules);
             let is_anomaly = anomaly_score >= ctx.config.anomaly_threshold as f32;
-            let reasons = self.reasons(&p, score.as_ref(), &components, &scorer, ctx.vocab);
+            let reasons =
+                self.reasons(&p, score.as_ref(), &components, &scorer, ctx.vocab, profile);
             let expected = score
                 .as_ref()
                 .map(|s| self.expected_templates(s, &scorer, ctx.vocab))
@@ -817,6 +818,7 @@ impl ProjectState {
         c: &Components,
         scorer: &Scorer<'_>,
         vocab: &GlobalVocab,
+        profile: &Profile,
     ) -> Vec<String> {
         let mut reasons: Vec<(f32, String)> = Vec::new();
         if p.template.is_none() {
@@ -857,12 +859,18 @@ impl ProjectState {
             ));
         }
         for h in &p.hits {
-            if c.rules >= 0.5 || h.severity >= 0.5 {
-                reasons.push((
-                    h.severity,
-                    format!("rule {} matched: {}", h.rule, h.evidence),
-                ));
-            }
+            // Ranked by the rule's weight for this project: a rule that fires on normal lines of this
+            // project comes last, and says so.
+            let weight = profile.rules_score(std::slice::from_ref(h));
+            let note = if weight < h.severity * 0.5 {
+                " (common in this project)"
+            } else {
+                ""
+            };
+            reasons.push((
+                weight,
+                format!("rule {} matched: {}{note}", h.rule, h.evidence),
+            ));
         }
         if p.truncated {
             reasons.push((0.0, format!("line truncated to {} bytes", p.line_len)));

@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var, D};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -136,12 +137,15 @@ pub fn train_next_token(
 }
 
 /// Distils `teacher` into `student`: `L = (1-α)·CE(student, next token) + α·T²·KL(p_T ‖ q_T)` with
-/// `p_T` the teacher's temperature-`T` distribution restricted to the student's classes (student
-/// class `c` is teacher token `class_map[c]`; the student's UNK is the "other" bucket holding every
-/// teacher token that no other student class maps to, PAD and BOS excluded; a teacher token that
-/// several student classes map to is shared evenly among them) and `q_T` the student's. The teacher is run once, before training. `teacher_data[i]` and `student_data[i]` are
-/// the same session in the two id spaces (same length and completeness). On error or cancellation
-/// the student keeps its previous weights.
+/// `p_T` the teacher's distribution restricted to the student's classes at temperature `T` and `q_T`
+/// the student's. Student class `c` is teacher token `class_map[c]`; the student's UNK is the
+/// "other" bucket, whose logit is the logsumexp of every teacher token no other student class maps
+/// to (PAD and BOS excluded); a teacher token that `k` student classes map to is shared evenly (its
+/// logit minus `ln k`). The temperature divides these merged logits, so the restriction is exact at
+/// `T = 1` and the student is not pulled toward an inflated "other" class at high `T`. The teacher
+/// is run once, before training. `teacher_data[i]` and `student_data[i]` are the same session in the
+/// two id spaces (same length and completeness). On error or cancellation the student keeps its
+/// previous weights.
 pub fn distill(
     teacher: &SeqModel,
     teacher_data: &[TrainSequence],
@@ -365,7 +369,7 @@ impl ClassMap {
             mapped[c] = Some((t, 1.0));
         }
         for (t, share) in mapped.iter_mut().flatten() {
-            *share = 1.0 / claims[*t] as f64;
+            *share = 1.0 / claims[*t] as f64; // used as ln(share) on logits
         }
         let other = (0..teacher_vocab)
             .filter(|&t| claims[t] == 0 && t != PAD as usize && t != BOS as usize)
@@ -404,7 +408,11 @@ fn teacher_targets(
         idx.sort_by_key(|&i| chunks[i].inputs.len());
         idx
     };
-    let mut row = vec![0f64; vt];
+    // The student's classes as merged teacher logits (at T = 1): a mapped class has its teacher
+    // token's logit (minus ln k when k classes share it), the other bucket the logsumexp of its
+    // tokens. The temperature is applied to these merged logits, so that matching them at T also
+    // matches the teacher's restricted distribution at T = 1.
+    let mut merged = vec![f64::NEG_INFINITY; vs];
     for group in order.chunks(opts.train.batch_size.max(16)) {
         if monitor.is_cancelled() {
             return Err(Error::Cancelled);
@@ -419,27 +427,39 @@ fn teacher_targets(
                     continue;
                 }
                 let lg = &flat[(bi * l + p) * vt..(bi * l + p + 1) * vt];
-                let mut mx = f64::NEG_INFINITY;
-                for (r, &x) in row.iter_mut().zip(lg) {
-                    *r = x as f64 * inv_t;
-                    mx = mx.max(*r);
+                for (z, m) in merged.iter_mut().zip(&classes.mapped) {
+                    *z = m.map_or(f64::NEG_INFINITY, |(t, share)| lg[t] as f64 + share.ln());
                 }
-                let mut sum = 0.0;
-                for r in row.iter_mut() {
-                    *r = (*r - mx).exp();
-                    sum += *r;
-                }
+                merged[UNK as usize] = log_sum_exp(classes.other.iter().map(|&t| lg[t] as f64));
+                let mx = merged
+                    .iter()
+                    .fold(f64::NEG_INFINITY, |a, &b| a.max(b * inv_t));
+                let sum: f64 = merged.iter().map(|&z| (z * inv_t - mx).exp()).sum();
                 let dst = &mut out[c.seq][(c.start + p) * vs..(c.start + p + 1) * vs];
-                for (d, m) in dst.iter_mut().zip(&classes.mapped) {
-                    *d = m.map_or(0.0, |(t, share)| (row[t] * share / sum) as f32);
+                for (d, &z) in dst.iter_mut().zip(&merged) {
+                    *d = ((z * inv_t - mx).exp() / sum) as f32;
                 }
-                let other: f64 = classes.other.iter().map(|&t| row[t]).sum();
-                dst[UNK as usize] = (other / sum) as f32;
             }
         }
     }
     Ok(out)
 }
+
+fn log_sum_exp(xs: impl Iterator<Item = f64> + Clone) -> f64 {
+    let mx = xs.clone().fold(f64::NEG_INFINITY, f64::max);
+    if mx == f64::NEG_INFINITY {
+        return mx;
+    }
+    mx + xs.map(|x| (x - mx).exp()).sum::<f64>().ln()
+}
+
+/// One parameter's update inputs: the variable (and whether it decays), its moments, its gradient.
+type ParamWork<'a> = (
+    &'a (Var, bool),
+    &'a mut Vec<f32>,
+    &'a mut Vec<f32>,
+    Vec<f32>,
+);
 
 /// AdamW over plain vectors (moments in f32), with global-norm clipping.
 struct AdamW {
@@ -507,23 +527,33 @@ impl AdamW {
         let c1 = 1.0 / (1.0 - b1.powi(self.t));
         let c2 = 1.0 / (1.0 - b2.powi(self.t));
         let lr = lr as f32;
-        for (i, g) in gs.into_iter().enumerate() {
-            let Some(g) = g else { continue };
-            let (var, decay) = &self.vars[i];
-            let mut theta = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-            let keep = if *decay { 1.0 - lr * wd as f32 } else { 1.0 };
-            let (m, v) = (&mut self.m[i], &mut self.v[i]);
-            for j in 0..theta.len() {
-                let gj = g[j] * scale;
-                m[j] = b1 * m[j] + (1.0 - b1) * gj;
-                v[j] = b2 * v[j] + (1.0 - b2) * gj * gj;
-                let upd = (m[j] * c1) / ((v[j] * c2).sqrt() + eps);
-                theta[j] = theta[j] * keep - lr * upd;
-            }
-            let t = Tensor::from_vec(theta, var.shape(), var.device())?;
-            var.set(&t)?;
-        }
-        Ok(())
+        let wd = wd as f32;
+        let work: Vec<ParamWork> = self
+            .vars
+            .iter()
+            .zip(self.m.iter_mut())
+            .zip(self.v.iter_mut())
+            .zip(gs)
+            .filter_map(|(((var, m), v), g)| g.map(|g| (var, m, v, g)))
+            .collect();
+        // Parameters are independent: update them in parallel (same result on any thread count).
+        work.into_par_iter()
+            .try_for_each(|((var, decay), m, v, g)| -> Result<()> {
+                let mut theta = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                let keep = if *decay { 1.0 - lr * wd } else { 1.0 };
+                for (((th, mj), vj), &gj) in
+                    theta.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(&g)
+                {
+                    let gj = gj * scale;
+                    *mj = b1 * *mj + (1.0 - b1) * gj;
+                    *vj = b2 * *vj + (1.0 - b2) * gj * gj;
+                    let upd = (*mj * c1) / ((*vj * c2).sqrt() + eps);
+                    *th = *th * keep - lr * upd;
+                }
+                let t = Tensor::from_vec(theta, var.shape(), var.device())?;
+                var.set(&t)?;
+                Ok(())
+            })
     }
 }
 
@@ -697,6 +727,99 @@ mod tests {
             seed: 3,
             ..TrainOptions::default()
         }
+    }
+
+    /// Sessions from a sparse random Markov chain over `n` templates (mean length ~20).
+    fn markov_sessions(count: usize, n: usize, seed: u64) -> Vec<TrainSequence> {
+        let mut rng = SplitMix64::new(seed);
+        let succ: Vec<[u32; 3]> = (0..n)
+            .map(|_| [0, 1, 2].map(|_| FIRST_TEMPLATE_TOKEN + rng.below(n) as u32))
+            .collect();
+        (0..count)
+            .map(|_| {
+                let len = 5 + rng.below(31);
+                let mut t = FIRST_TEMPLATE_TOKEN + rng.below(n) as u32;
+                let mut tokens = Vec::with_capacity(len);
+                for _ in 0..len {
+                    tokens.push(t);
+                    let r = rng.below(10);
+                    let k = if r < 7 {
+                        0
+                    } else if r < 9 {
+                        1
+                    } else {
+                        2
+                    };
+                    t = succ[(t - FIRST_TEMPLATE_TOKEN) as usize][k];
+                }
+                TrainSequence {
+                    tokens,
+                    complete: rng.below(10) < 8,
+                }
+            })
+            .collect()
+    }
+
+    /// Training-time figures (not a timed assertion): teacher training and the student distillation
+    /// budget (~500 sessions / 10,000 tokens, 5 epochs). Run in release:
+    /// `cargo test --release --lib training_budget -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn training_budget() -> Result<()> {
+        let dev = Device::Cpu;
+        let all = markov_sessions(600, 50, 7);
+        let (data, held) = all.split_at(500);
+        let tokens: usize = data.iter().map(|s| s.tokens.len()).sum();
+        let tv = 300;
+        let tcfg = SeqModelConfig::teacher(tv);
+        let mut teacher = SeqModel::new(tcfg.clone(), words(tv, tcfg.word_buckets), &dev, 3)?;
+        let opts = TrainOptions {
+            epochs: 5,
+            ..TrainOptions::default()
+        };
+        let r = train_next_token(&mut teacher, data, &opts, &NoMonitor)?;
+        println!(
+            "teacher train ({} sessions, {tokens} tokens, {} epochs): {:.2} s, {} steps, loss {:.3}",
+            data.len(),
+            r.epochs,
+            r.seconds,
+            r.steps,
+            r.final_loss
+        );
+        let sv = 54;
+        let class_map: Vec<u32> = (0..sv as u32).collect();
+        let mut student =
+            SeqModel::new(SeqModelConfig::student(sv), vec![Vec::new(); sv], &dev, 4)?;
+        let r = distill(
+            &teacher,
+            data,
+            &mut student,
+            data,
+            &class_map,
+            &DistillOptions::default(),
+            &NoMonitor,
+        )?;
+        println!(
+            "distill student ({} epochs): {:.2} s, {} steps, loss {:.3}; student bytes {}",
+            r.epochs,
+            r.seconds,
+            r.steps,
+            r.final_loss,
+            student.to_bytes()?.len()
+        );
+        for (name, m) in [("teacher", &teacher), ("student", &student)] {
+            let im = InferenceModel::from_model(m)?;
+            let (mut tot, mut n) = (0.0f64, 0usize);
+            for s in held {
+                let mut st = im.new_session();
+                for &t in &s.tokens {
+                    tot += im.observe(&mut st, t, 0).nll as f64;
+                    n += 1;
+                }
+            }
+            println!("held-out mean nll, {name}: {:.3}", tot / n as f64);
+        }
+        Ok(())
     }
 
     #[test]

@@ -180,34 +180,61 @@ fn split_holdout<T: Clone>(items: &[T], seed: u64) -> (Vec<T>, Vec<T>) {
     (train, hold)
 }
 
-/// Per-position and end-of-session surprise of `seqs` under `model`, for calibration.
+/// Per-session maximum line surprise and end-of-session surprise of `seqs` under `model`.
 fn surprise(model: &InferenceModel, seqs: &[TrainSequence]) -> (Vec<f32>, Vec<f32>) {
-    let mut lines = Vec::new();
+    let mut session_max = Vec::new();
     let mut ends = Vec::new();
     for s in seqs {
         let mut st = model.new_session();
+        let mut worst = f32::NEG_INFINITY;
         for &t in &s.tokens {
-            lines.push(model.observe(&mut st, t, 0).nll);
+            worst = worst.max(model.observe(&mut st, t, 0).nll);
+        }
+        if worst.is_finite() {
+            session_max.push(worst);
         }
         if s.complete {
             ends.push(model.end_of_session(&st).nll);
         }
     }
-    (lines, ends)
+    (session_max, ends)
 }
 
+/// Thresholds of the sequence model. The false-positive target is per *session*: a line threshold at
+/// the target rate would flag `1 - (1 - fpr)^L` of normal sessions of L lines (about 10% of 20-line
+/// sessions at 0.5%), so the line threshold is the quantile of each held-out session's worst line.
 fn calibrate_sequence(
     model: &InferenceModel,
     holdout: &[TrainSequence],
     fpr: f64,
     base: &Thresholds,
 ) -> Thresholds {
-    let (lines, ends) = surprise(model, holdout);
+    let (worst, ends) = surprise(model, holdout);
     Thresholds {
         // Floors: a template the model gives at least ~5% is never surprising, whatever the quantile.
-        sequence_nll: Threshold::learn(&lines, fpr, 3.0).unwrap_or(base.sequence_nll),
+        sequence_nll: Threshold::learn(&worst, fpr, 3.0).unwrap_or(base.sequence_nll),
         end_nll: Threshold::learn(&ends, fpr, 3.0).unwrap_or(base.end_nll),
         forest: base.forest,
+    }
+}
+
+/// Mean number of lines per session, for turning a per-session false-positive target into a per-line
+/// one where lines are scored one by one.
+fn mean_session_len(seqs: &[StoredSequence]) -> f64 {
+    let complete: Vec<usize> = seqs
+        .iter()
+        .filter(|s| s.complete)
+        .map(|s| s.templates.len())
+        .collect();
+    let lens: Vec<usize> = if complete.is_empty() {
+        seqs.iter().map(|s| s.templates.len()).collect()
+    } else {
+        complete
+    };
+    if lens.is_empty() {
+        1.0
+    } else {
+        (lens.iter().sum::<usize>() as f64 / lens.len() as f64).max(1.0)
     }
 }
 
@@ -536,11 +563,8 @@ impl Inner {
             self.config.target_false_positive_rate,
             &Thresholds::default(),
         );
-        let forest = match fit_forest(
-            &data.feature_rows,
-            seed,
-            self.config.target_false_positive_rate,
-        )? {
+        let line_fpr = self.config.target_false_positive_rate / mean_session_len(&data.sequences);
+        let forest = match fit_forest(&data.feature_rows, seed, line_fpr)? {
             Some((f, t)) => {
                 thresholds.forest = t;
                 Some(f)
@@ -676,6 +700,18 @@ impl Inner {
         let started_at = self.clock.now();
         let started = Instant::now();
         let (seqs, rows, projects) = self.pooled_data();
+        let pooled_len = {
+            let lens: Vec<usize> = seqs
+                .iter()
+                .filter(|s| s.complete)
+                .map(|s| s.tokens.len())
+                .collect();
+            if lens.is_empty() {
+                1.0
+            } else {
+                (lens.iter().sum::<usize>() as f64 / lens.len() as f64).max(1.0)
+            }
+        };
         let result = (|| -> Result<()> {
             if seqs.is_empty() {
                 return Err(Error::model(
@@ -695,7 +731,11 @@ impl Inner {
                 ..TrainOptions::default()
             };
             train_next_token(model, &train, &opts, &JobMonitor { job, from, to })?;
-            let forest = fit_forest(&rows, seed, self.config.target_false_positive_rate)?;
+            let forest = fit_forest(
+                &rows,
+                seed,
+                self.config.target_false_positive_rate / pooled_len,
+            )?;
             self.publish_teacher(core, &holdout, forest)?;
             Ok(())
         })();
