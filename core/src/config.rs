@@ -130,6 +130,9 @@ pub struct Config {
     pub drift_retrain_ratio: f64,
     /// Per-log counters and samples are committed at least every this many logs per project.
     pub commit_every_logs: u64,
+    /// Memory budget for loaded students, in bytes: beyond it the least recently used are evicted (and
+    /// reloaded from storage on their next line).
+    pub student_memory_budget_bytes: usize,
     /// Seed of every random choice (initialisation, shuffling, forests).
     pub seed: u64,
 }
@@ -165,6 +168,7 @@ impl Default for Config {
             training_threads: default_training_threads(),
             drift_retrain_ratio: 0.05,
             commit_every_logs: 1_000,
+            student_memory_budget_bytes: 2 << 30,
             seed: 42,
         }
     }
@@ -206,7 +210,7 @@ impl Config {
     /// (`LOGSENTINEL_SESSION_IDLE_TIMEOUT_SECS`, `LOGSENTINEL_MAX_SESSIONS_PER_PROJECT`,
     /// `LOGSENTINEL_MAX_TEMPLATES_PER_PROJECT`, `LOGSENTINEL_MAX_LINE_BYTES`, `LOGSENTINEL_MAX_BATCH_SIZE`,
     /// `LOGSENTINEL_TARGET_FALSE_POSITIVE_RATE`, `LOGSENTINEL_ANOMALY_THRESHOLD`,
-    /// `LOGSENTINEL_TRAINING_THREADS`, `LOGSENTINEL_SEED`, `LOGSENTINEL_MODEL_SIZE` = full | tiny).
+    /// `LOGSENTINEL_TRAINING_THREADS`, `LOGSENTINEL_SEED`, `LOGSENTINEL_STUDENT_MEMORY_BUDGET_BYTES`, `LOGSENTINEL_MODEL_SIZE` = full | tiny).
     /// Every name is also accepted with the `LOGSENTINEL_` prefix, which wins. An invalid value is an
     /// [`Error::InvalidConfig`] naming the variable.
     pub fn from_env() -> Result<Self> {
@@ -271,6 +275,7 @@ impl Config {
         num!(anomaly_threshold, "ANOMALY_THRESHOLD");
         num!(training_threads, "TRAINING_THREADS");
         num!(seed, "SEED");
+        num!(student_memory_budget_bytes, "STUDENT_MEMORY_BUDGET_BYTES");
         if let Some((n, v)) = get("MODEL_SIZE") {
             match v.trim().to_ascii_lowercase().as_str() {
                 "full" | "default" => {}

@@ -66,6 +66,7 @@ pub(crate) struct Inner {
     pub(crate) logs_processed: AtomicU64,
     closed: AtomicBool,
     callback: RwLock<Option<VerdictCallback>>,
+    loaded: Mutex<LoadedStudents>,
     pub(crate) self_ref: Weak<Inner>,
 }
 
@@ -127,6 +128,7 @@ impl TenantDetector {
             logs_processed: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             callback: RwLock::new(None),
+            loaded: Mutex::new(LoadedStudents::default()),
             self_ref: weak.clone(),
         });
         // Redo trainings a crash or shutdown interrupted, and start those now due.
@@ -253,6 +255,13 @@ impl TenantDetector {
         let mut st = slot.lock();
         inner.keys.write().remove(&st.key_hash);
         st.deleted = true;
+        st.student = None;
+        {
+            let mut l = inner.loaded.lock();
+            if let Some((_, b)) = l.by_project.remove(project_id) {
+                l.total_bytes -= b;
+            }
+        }
         if let Some(job) = &st.job {
             job.cancel();
         }
@@ -377,6 +386,12 @@ impl TenantDetector {
             };
             let out = st.process(&ctx, records);
             inner.after_lines(&mut st)?;
+            let student_bytes = st.student.as_ref().map(|s| s.seq.memory_bytes());
+            let id = st.record.id.clone();
+            drop(st);
+            if let Some(bytes) = student_bytes {
+                inner.touch_student(&id, bytes);
+            }
             out
         };
         drop(vocab);
@@ -660,6 +675,62 @@ impl Inner {
 
     pub(crate) fn next_generation(&self) -> u64 {
         self.generation.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// Which students are in memory, for the memory budget (least recently used evicted first).
+#[derive(Default)]
+struct LoadedStudents {
+    tick: u64,
+    total_bytes: usize,
+    by_project: HashMap<String, (u64, usize)>,
+}
+
+impl Inner {
+    /// Records a use of a project's loaded student and evicts the least recently used students while
+    /// the loaded total exceeds the budget (the one just used always stays).
+    fn touch_student(&self, project_id: &str, bytes: usize) {
+        let victims = {
+            let mut l = self.loaded.lock();
+            l.tick += 1;
+            let tick = l.tick;
+            if let Some((_, old)) = l.by_project.insert(project_id.to_string(), (tick, bytes)) {
+                l.total_bytes -= old;
+            }
+            l.total_bytes += bytes;
+            let mut victims = Vec::new();
+            while l.total_bytes > self.config.student_memory_budget_bytes && l.by_project.len() > 1
+            {
+                let Some(oldest) = l
+                    .by_project
+                    .iter()
+                    .filter(|(id, _)| id.as_str() != project_id)
+                    .min_by_key(|(_, (t, _))| *t)
+                    .map(|(id, _)| id.clone())
+                else {
+                    break;
+                };
+                if let Some((_, b)) = l.by_project.remove(&oldest) {
+                    l.total_bytes -= b;
+                }
+                victims.push(oldest);
+            }
+            victims
+        };
+        for id in victims {
+            let slot = self.projects.read().get(&id).cloned();
+            if let Some(slot) = slot {
+                // Dropping the student frees it once no in-flight call holds it; the next line of the
+                // project reloads it from storage (session caches rebuild from their history).
+                slot.lock().student = None;
+            }
+        }
+    }
+
+    /// Students loaded now and their bytes.
+    pub(crate) fn loaded_students(&self) -> (usize, usize) {
+        let l = self.loaded.lock();
+        (l.by_project.len(), l.total_bytes)
     }
 }
 

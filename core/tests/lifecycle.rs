@@ -433,3 +433,51 @@ fn sessions_close_with_verdicts_by_poll_callback_and_expiry() {
     assert_eq!(det.reset_sessions(&p.api_key).unwrap(), 1);
     assert_eq!(det.status(&p.api_key).unwrap().open_sessions, 0);
 }
+
+#[test]
+fn students_beyond_the_memory_budget_are_evicted_and_reload_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(dir.path());
+    cfg.student_memory_budget_bytes = 1; // room for one student only
+    let det = TenantDetector::open(cfg).unwrap();
+    let lines = hdfs_lines(1600);
+    let keys: Vec<String> = (0..2)
+        .map(|i| {
+            let p = det
+                .create_project(
+                    NewProject::named(format!("p{i}"))
+                        .warmup_threshold(1000)
+                        .format(LogFormat::Hdfs),
+                )
+                .unwrap();
+            stream(&det, &p.api_key, &lines[..1400]);
+            p.api_key
+        })
+        .collect();
+    for k in &keys {
+        assert_eq!(
+            det.detect(k, LogRecord::new(&lines[1500]))
+                .unwrap()
+                .model_type,
+            ModelType::Student
+        );
+        assert_eq!(
+            det.health().unwrap().active_student_models,
+            1,
+            "only the last used stays loaded"
+        );
+    }
+    for k in &keys {
+        let d = det.detect(k, LogRecord::new(&lines[1550])).unwrap();
+        assert_eq!(
+            d.model_type,
+            ModelType::Student,
+            "an evicted student reloads from storage"
+        );
+        assert_eq!(
+            det.status(k).unwrap().training.students_trained,
+            1,
+            "reloaded, not retrained"
+        );
+    }
+}
