@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of logsentinel. Installs what the tests need by itself (nothing beyond Rust yet for
-# the core; later stages add the Python venv and npm packages) and works on a fresh clone.
+# Runs every test of logsentinel. Installs what the tests need by itself (Python venvs, cbindgen) and
+# works on a fresh clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== cargo test (workspace)"
 cargo test --workspace
+
+echo "== C and C++: header check, C/C++ tests under valgrind, install, boundary overhead"
+scripts/test-ffi.sh
+
+echo "== Python wheel and tests"
+scripts/test-python.sh
+
+echo "== HTTP API: tests with the elasticsearch feature, schemathesis against /openapi.json"
+scripts/test-http.sh
 
 echo "== README main command (release replay of the committed HDFS sample)"
 cargo build --release -p logsentinel-cli

@@ -521,6 +521,7 @@ impl TenantDetector {
             teacher_loaded: inner.teacher_view.read().seq.is_some(),
             total_projects: slots.len(),
             active_student_models: students,
+            loaded_student_bytes: inner.loaded_students().1,
             training_in_progress: training,
         })
     }

@@ -367,6 +367,8 @@ pub struct Health {
     pub total_projects: usize,
     /// Students currently loaded in memory.
     pub active_student_models: usize,
+    /// Bytes of the loaded students' models (counted against `student_memory_budget_bytes`).
+    pub loaded_student_bytes: usize,
     /// Whether any training job runs.
     pub training_in_progress: bool,
 }

@@ -16,6 +16,7 @@ use crate::model::calibrate::Threshold;
 use crate::model::forest::IsolationForest;
 use crate::model::infer::InferenceModel;
 use crate::model::rules::RuleHit;
+use crate::model::shape::SessionShape;
 use crate::types::ModelType;
 
 /// Calibrated thresholds of one model bundle, in raw units.
@@ -50,6 +51,9 @@ pub struct Profile {
     pub common_templates: Vec<u32>,
     /// Complete warmup sessions the profile was learned from.
     pub complete_sessions: usize,
+    /// Shape of complete warmup sessions (rare and expected templates, count invariants).
+    #[serde(default)]
+    pub shape: SessionShape,
 }
 
 /// A rule that fires on at least this share of a project's normal lines is part of its normal

@@ -7,5 +7,6 @@ pub mod features;
 pub mod forest;
 pub mod infer;
 pub mod rules;
+pub mod shape;
 pub mod transformer;
 pub mod vocab;

@@ -4,7 +4,7 @@
 //! digit rule, punctuation-only words).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,17 +29,34 @@ pub struct SystemScore {
     pub fta: f64,
 }
 
-/// Scores every `<S>/` folder of `dir` that holds `<S>_2k.log` (or one `.log`) and a
-/// `*_structured.csv`, parsing with the format named like the folder (lowercase; `auto` when no
-/// format has that name) and the default [`MinerConfig`]. Folders are scored in name order.
-pub fn evaluate_dir(dir: &Path) -> Result<Vec<SystemScore>> {
+/// The files of one Loghub system folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemFiles {
+    /// System name (the folder name, e.g. `HDFS`).
+    pub name: String,
+    /// The raw log (`<S>_2k.log`, or the folder's only `.log`).
+    pub log: PathBuf,
+    /// The ground truth (`*_structured.csv`).
+    pub structured_csv: PathBuf,
+}
+
+impl SystemFiles {
+    /// The header format named like the system (case-insensitive), `auto` when none is.
+    pub fn format(&self) -> LogFormat {
+        self.name.parse::<LogFormat>().unwrap_or(LogFormat::Auto)
+    }
+}
+
+/// Every `<S>/` folder of `dir` that holds `<S>_2k.log` (or one `.log`) and a `*_structured.csv`, in
+/// name order. Fails when there is none.
+pub fn system_dirs(dir: &Path) -> Result<Vec<SystemFiles>> {
     let mut systems: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok())
         .map(|entry| entry.path())
         .filter(|path| path.is_dir())
         .collect();
     systems.sort();
-    let mut scores = Vec::new();
+    let mut found = Vec::new();
     for system_dir in systems {
         let Some(name) = system_dir
             .file_name()
@@ -48,24 +65,62 @@ pub fn evaluate_dir(dir: &Path) -> Result<Vec<SystemScore>> {
         else {
             continue;
         };
-        let Some((log, csv)) = system_files(&system_dir, &name)? else {
+        let Some((log, structured_csv)) = system_files(&system_dir, &name)? else {
             continue;
         };
-        scores.push(score_system(&name, &log, &csv)?);
+        found.push(SystemFiles {
+            name,
+            log,
+            structured_csv,
+        });
     }
-    if scores.is_empty() {
+    if found.is_empty() {
         return Err(Error::invalid_input(format!(
             "{} holds no <System>/<System>_2k.log with a *_structured.csv",
             dir.display()
         )));
     }
-    Ok(scores)
+    Ok(found)
 }
 
-fn system_files(
-    dir: &Path,
-    name: &str,
-) -> Result<Option<(std::path::PathBuf, std::path::PathBuf)>> {
+/// Scores every system of [`system_dirs`], parsing with the format named like the folder
+/// (lowercase; `auto` when no format has that name) and the default [`MinerConfig`].
+pub fn evaluate_dir(dir: &Path) -> Result<Vec<SystemScore>> {
+    system_dirs(dir)?
+        .iter()
+        .map(|system| score_system(&system.name, &system.log, &system.structured_csv))
+        .collect()
+}
+
+/// What the miner reported for each line of a log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Prediction {
+    /// Template id per line.
+    pub template_ids: Vec<u32>,
+    /// Template text per line (as reported on that line).
+    pub templates: Vec<String>,
+    /// Parameters per line.
+    pub parameters: Vec<Vec<String>>,
+}
+
+/// Parses every line of `log` (lossy UTF-8) with `format` and a fresh default miner.
+pub fn predict_file(format: LogFormat, log: &Path) -> Result<Prediction> {
+    let raw = std::fs::read(log)?;
+    let text = String::from_utf8_lossy(&raw);
+    let parser = HeaderParser::new(format);
+    let mut miner = TemplateMiner::new(MinerConfig::default());
+    let mut prediction = Prediction::default();
+    for line in text.lines() {
+        let header = parser.parse(line);
+        let matched = miner.learn(&header.content);
+        prediction.template_ids.push(matched.template_id);
+        prediction.templates.push(matched.template);
+        prediction.parameters.push(matched.parameters);
+    }
+    Ok(prediction)
+}
+
+fn system_files(dir: &Path, name: &str) -> Result<Option<(PathBuf, PathBuf)>> {
     let mut logs = Vec::new();
     let mut csvs = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -100,26 +155,34 @@ fn system_files(
 /// result against the ground truth `structured_csv` (columns `EventId`, `EventTemplate`).
 pub fn score_system(name: &str, log: &Path, structured_csv: &Path) -> Result<SystemScore> {
     let format = name.parse::<LogFormat>().unwrap_or(LogFormat::Auto);
-    let raw = std::fs::read(log)?;
-    let text = String::from_utf8_lossy(&raw);
     let (truth_ids, truth_templates) = read_truth(structured_csv)?;
-    let parser = HeaderParser::new(format);
-    let mut miner = TemplateMiner::new(MinerConfig::default());
-    let mut ids = Vec::new();
-    let mut templates = Vec::new();
-    for line in text.lines() {
-        let header = parser.parse(line);
-        let matched = miner.learn(&header.content);
-        ids.push(matched.template_id.to_string());
-        templates.push(matched.template);
-    }
+    let prediction = predict_file(format, log)?;
+    let ids: Vec<String> = prediction
+        .template_ids
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
     Ok(score_predictions(
         name,
         &truth_ids,
         &truth_templates,
         &ids,
-        &templates,
+        &prediction.templates,
     ))
+}
+
+/// Mean GA, PA, FGA and FTA of `scores` (lines are not weighted: each system counts once).
+pub fn mean_score(scores: &[SystemScore]) -> SystemScore {
+    let n = scores.len().max(1) as f64;
+    let mean = |f: fn(&SystemScore) -> f64| scores.iter().map(f).sum::<f64>() / n;
+    SystemScore {
+        system: "Mean".to_string(),
+        lines: scores.iter().map(|s| s.lines).sum(),
+        ga: mean(|s| s.ga),
+        pa: mean(|s| s.pa),
+        fga: mean(|s| s.fga),
+        fta: mean(|s| s.fta),
+    }
 }
 
 /// Scores predicted ids and templates (one per line, in order) against the truth, with the
@@ -381,8 +444,8 @@ fn repeat_replace(mut text: String, old: &str, new: &str) -> String {
     text
 }
 
-/// Reads `EventId` and `EventTemplate` of a Loghub structured csv.
-fn read_truth(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
+/// Reads the `EventId` and `EventTemplate` columns of a Loghub structured csv, one per line.
+pub fn read_truth(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
     let raw = std::fs::read(path)?;
     let text = String::from_utf8_lossy(&raw);
     let mut rows = parse_csv(&text).into_iter();

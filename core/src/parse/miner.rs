@@ -122,6 +122,19 @@ pub struct TemplateMatch {
     pub template_changed: bool,
 }
 
+/// What [`TemplateMiner::learn_line`] returns: the template id and what happened, without the
+/// template text (read it with [`TemplateMiner::template`]) or owned parameters. It allocates
+/// nothing, which makes it several times cheaper than [`TemplateMiner::learn`] on hot paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineMatch {
+    /// Stable id of the template (from 1, never reused).
+    pub template_id: u32,
+    /// Whether this line created the template.
+    pub is_new: bool,
+    /// Whether this line changed an existing template (a word became `<*>`).
+    pub template_changed: bool,
+}
+
 /// One template and how many lines it matched.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateInfo {
@@ -298,7 +311,21 @@ struct Template {
     count: u64,
     last_used: u64,
     text: String,
+    /// Bumped whenever the slots change; see [`CachedShape::stable_at`].
+    version: u32,
 }
+
+/// A shape-cache entry: the template a line shape joined.
+#[derive(Clone, Copy, Debug)]
+struct CachedShape {
+    template_id: u32,
+    /// The template version at which merging this shape was seen to change nothing (`NOT_STABLE`
+    /// before that): while the template stays at that version, the merge is skipped.
+    stable_at: u32,
+}
+
+/// [`CachedShape::stable_at`] before a no-change merge was seen.
+const NOT_STABLE: u32 = u32::MAX;
 
 /// The full miner state. Serializing and deserializing it keeps every template id, so a restored
 /// miner continues exactly where it stopped.
@@ -313,7 +340,7 @@ pub struct TemplateMiner {
     /// Template ids by slot count.
     by_length: FxMap<usize, Vec<u32>>,
     /// Hash of a line's token ids -> the template it joined.
-    shape_cache: FxMap<u64, u32>,
+    shape_cache: FxMap<u64, CachedShape>,
     next_id: u32,
     lines: u64,
     evicted: u64,
@@ -327,6 +354,7 @@ pub struct TemplateMiner {
 struct Scratch {
     masked: MaskedLine,
     ids: Vec<u32>,
+    spans: Vec<std::ops::Range<usize>>,
 }
 
 thread_local! {
@@ -368,13 +396,40 @@ impl TemplateMiner {
 
     /// Learns one message: it joins (and may generalise) the most similar template or starts one.
     pub fn learn(&mut self, content: &str) -> TemplateMatch {
+        let mut spans = std::mem::take(&mut self.scratch.spans);
+        let line = self.learn_line(content, &mut spans);
+        let parameters = spans
+            .iter()
+            .map(|span| content.get(span.clone()).unwrap_or("").to_string())
+            .collect();
+        self.scratch.spans = spans;
+        TemplateMatch {
+            template_id: line.template_id,
+            template: self
+                .template(line.template_id)
+                .unwrap_or_default()
+                .to_string(),
+            parameters,
+            is_new: line.is_new,
+            template_changed: line.template_changed,
+        }
+    }
+
+    /// [`TemplateMiner::learn`] without allocating: `parameters` is cleared and filled with the byte
+    /// range in `content` of each parameter (what [`TemplateMatch::parameters`] holds, in order); the
+    /// template text is [`TemplateMiner::template`] of the returned id.
+    pub fn learn_line(
+        &mut self,
+        content: &str,
+        parameters: &mut Vec<std::ops::Range<usize>>,
+    ) -> LineMatch {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.masked.fill(content);
         let shape_hash = hash_shapes(&scratch.masked);
         // Fast path: a shape seen before goes to the template it joined, without interning.
-        let cached = self.shape_cache.get(&shape_hash).copied().filter(|id| {
+        let cached = self.shape_cache.get(&shape_hash).copied().filter(|entry| {
             self.templates
-                .get(id)
+                .get(&entry.template_id)
                 .is_some_and(|t| self.literals_equal(&t.slots, &scratch.masked))
         });
         scratch.ids.clear();
@@ -395,7 +450,17 @@ impl TemplateMiner {
                 scratch.ids.push(id);
             }
         }
-        let result = self.learn_masked(content, &scratch.masked, &scratch.ids, shape_hash, cached);
+        let result = self.learn_masked(&scratch.masked, &scratch.ids, shape_hash, cached);
+        parameters.clear();
+        if let Some(template) = self.templates.get(&result.template_id) {
+            extract_parameters(
+                content,
+                &scratch.masked,
+                &template.slots,
+                &self.interner,
+                parameters,
+            );
+        }
         self.scratch = scratch;
         result
     }
@@ -411,16 +476,29 @@ impl TemplateMiner {
 
     fn learn_masked(
         &mut self,
-        content: &str,
         masked: &MaskedLine,
         ids: &[u32],
         shape_hash: u64,
-        cached: Option<u32>,
-    ) -> TemplateMatch {
+        cached: Option<CachedShape>,
+    ) -> LineMatch {
         self.lines += 1;
         let now = self.lines;
+        // A cached shape already merged into this very template version changes nothing.
+        if let Some(entry) = cached {
+            if let Some(template) = self.templates.get_mut(&entry.template_id) {
+                if entry.stable_at == template.version {
+                    template.count += 1;
+                    template.last_used = now;
+                    return LineMatch {
+                        template_id: entry.template_id,
+                        is_new: false,
+                        template_changed: false,
+                    };
+                }
+            }
+        }
         let (id, is_new) = match cached {
-            Some(id) => (id, false),
+            Some(entry) => (entry.template_id, false),
             None => match self.best_candidate(masked, ids) {
                 Some(id) => (id, false),
                 None => (self.create_template(ids.len()), true),
@@ -437,16 +515,20 @@ impl TemplateMiner {
             if self.shape_cache.len() >= cache_limit {
                 self.shape_cache.clear();
             }
-            self.shape_cache.insert(shape_hash, id);
+            self.shape_cache.insert(
+                shape_hash,
+                CachedShape {
+                    template_id: id,
+                    stable_at: NOT_STABLE,
+                },
+            );
         }
 
         // Merge the line into the template: differing words and displays generalise.
         let Some(template) = self.templates.get_mut(&id) else {
             // Unreachable: the id was just found or created.
-            return TemplateMatch {
+            return LineMatch {
                 template_id: id,
-                template: String::new(),
-                parameters: Vec::new(),
                 is_new,
                 template_changed: false,
             };
@@ -501,12 +583,15 @@ impl TemplateMiner {
         template.last_used = now;
         if is_new || changed {
             template.text = render(&template.slots, &self.interner);
+            template.version = template.version.wrapping_add(1) % NOT_STABLE;
+        } else if let Some(entry) = self.shape_cache.get_mut(&shape_hash) {
+            // This shape is absorbed: until the template changes, its lines skip the merge.
+            if entry.template_id == id {
+                entry.stable_at = template.version;
+            }
         }
-        let parameters = extract_parameters(content, masked, &template.slots, &self.interner);
-        TemplateMatch {
+        LineMatch {
             template_id: id,
-            template: template.text.clone(),
-            parameters,
             is_new,
             template_changed: changed && !is_new,
         }
@@ -526,11 +611,15 @@ impl TemplateMiner {
 
     fn match_masked(&self, content: &str, masked: &MaskedLine) -> Option<TemplateMatch> {
         let shape_hash = hash_shapes(masked);
-        let cached = self.shape_cache.get(&shape_hash).copied().filter(|id| {
-            self.templates
-                .get(id)
-                .is_some_and(|t| self.literals_equal(&t.slots, masked))
-        });
+        let cached = self
+            .shape_cache
+            .get(&shape_hash)
+            .map(|entry| entry.template_id)
+            .filter(|id| {
+                self.templates
+                    .get(id)
+                    .is_some_and(|t| self.literals_equal(&t.slots, masked))
+            });
         let ids: Vec<u32> = if cached.is_some() {
             Vec::new()
         } else {
@@ -563,7 +652,7 @@ impl TemplateMiner {
             return Some(TemplateMatch {
                 template_id: id,
                 template: template.text.clone(),
-                parameters: extract_parameters(content, masked, &template.slots, &self.interner),
+                parameters: owned_parameters(content, masked, &template.slots, &self.interner),
                 is_new: false,
                 template_changed: false,
             });
@@ -753,6 +842,7 @@ impl TemplateMiner {
                 count: 0,
                 last_used: self.lines,
                 text: String::new(),
+                version: 0,
             },
         );
         self.by_length.entry(length).or_default().push(id);
@@ -891,10 +981,11 @@ impl TemplateMiner {
             .values()
             .map(|ids| 24 + 8 + ids.capacity() * 4)
             .sum();
-        let cache = self.shape_cache.capacity() * 13;
+        let cache = self.shape_cache.capacity() * (1 + std::mem::size_of::<(u64, CachedShape)>());
         let scratch = self.scratch.masked.shapes.capacity()
             + self.scratch.masked.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.scratch.ids.capacity() * 4;
+            + self.scratch.ids.capacity() * 4
+            + self.scratch.spans.capacity() * std::mem::size_of::<std::ops::Range<usize>>();
         std::mem::size_of::<Self>() + words + templates + lengths + cache + scratch
     }
 
@@ -1071,53 +1162,70 @@ fn render(slots: &[TemplateSlot], interner: &Interner) -> String {
     text
 }
 
-/// The values behind each `<*>` of the template, slot by slot.
+/// The byte ranges in `content` of the values behind each `<*>` of the template, slot by slot.
 fn extract_parameters(
     content: &str,
     masked: &MaskedLine,
     slots: &[TemplateSlot],
     interner: &Interner,
-) -> Vec<String> {
-    let mut parameters = Vec::with_capacity(slots.len().min(8));
+    out: &mut Vec<std::ops::Range<usize>>,
+) {
     for (slot, line_slot) in slots.iter().zip(&masked.slots) {
+        let start = line_slot.text_start as usize;
         if slot.token == WILDCARD_ID {
             if slot.display == WILDCARD_ID {
-                parameters.push(slot_source(content, line_slot).to_string());
+                out.push(start..line_slot.text_end as usize);
             } else {
                 match_pattern(
                     interner.text(slot.display),
                     slot_source(content, line_slot),
-                    &mut parameters,
+                    start,
+                    out,
                 );
             }
         } else if interner.flags(slot.token) & class::PARTIAL != 0 {
             match_pattern(
                 interner.text(slot.token),
                 slot_source(content, line_slot),
-                &mut parameters,
+                start,
+                out,
             );
         }
     }
-    parameters
+}
+
+/// [`extract_parameters`] as owned strings.
+fn owned_parameters(
+    content: &str,
+    masked: &MaskedLine,
+    slots: &[TemplateSlot],
+    interner: &Interner,
+) -> Vec<String> {
+    let mut spans = Vec::with_capacity(slots.len().min(8));
+    extract_parameters(content, masked, slots, interner, &mut spans);
+    spans_to_strings(content, &spans)
+}
+
+fn spans_to_strings(content: &str, spans: &[std::ops::Range<usize>]) -> Vec<String> {
+    spans
+        .iter()
+        .map(|span| content.get(span.clone()).unwrap_or("").to_string())
+        .collect()
 }
 
 /// [`extract_parameters`] with the slot texts given.
 fn extract_parameters_with(content: &str, masked: &MaskedLine, pieces: &[String]) -> Vec<String> {
-    let mut parameters = Vec::new();
+    let mut spans = Vec::new();
     for (piece, line_slot) in pieces.iter().zip(&masked.slots) {
-        push_slot_parameters(piece, slot_source(content, line_slot), &mut parameters);
+        let start = line_slot.text_start as usize;
+        let text = slot_source(content, line_slot);
+        if piece == WILDCARD {
+            spans.push(start..start + text.len());
+        } else if has_wildcard(piece) {
+            match_pattern(piece, text, start, &mut spans);
+        }
     }
-    parameters
-}
-
-fn push_slot_parameters(pattern: &str, text: &str, parameters: &mut Vec<String>) {
-    if pattern == WILDCARD {
-        parameters.push(text.to_string());
-        return;
-    }
-    if has_wildcard(pattern) {
-        match_pattern(pattern, text, parameters);
-    }
+    spans_to_strings(content, &spans)
 }
 
 /// `text.contains("<*>")`, without building a substring searcher.
@@ -1131,15 +1239,16 @@ fn slot_source<'a>(content: &'a str, slot: &Slot) -> &'a str {
         .unwrap_or("")
 }
 
-/// Matches `pattern` (literal text with `<*>` holes, single spaces) against `text` and pushes what
-/// each hole covers. Falls back to the whole text when the literal parts are not found.
-fn match_pattern(pattern: &str, text: &str, out: &mut Vec<String>) {
-    let pieces: Vec<&str> = pattern.split(WILDCARD).collect();
-    let holes = pieces.len() - 1;
+/// Matches `pattern` (literal text with `<*>` holes, single spaces) against `text` (which starts at
+/// byte `base` of the message) and pushes the range each hole covers. Falls back to the whole text
+/// for the first hole (and empty ranges for the others) when the literal parts are not found.
+fn match_pattern(pattern: &str, text: &str, base: usize, out: &mut Vec<std::ops::Range<usize>>) {
+    let holes = pattern.matches(WILDCARD).count();
+    let last = holes;
     let start_len = out.len();
     let mut position = 0usize;
     let mut ok = true;
-    for (index, piece) in pieces.iter().enumerate() {
+    for (index, piece) in pattern.split(WILDCARD).enumerate() {
         let rest = text.get(position..).unwrap_or("");
         if index == 0 {
             match rest.strip_prefix(piece) {
@@ -1152,7 +1261,7 @@ fn match_pattern(pattern: &str, text: &str, out: &mut Vec<String>) {
             continue;
         }
         // The hole before this piece ends where the piece starts (the last piece must be a suffix).
-        let found = if index == pieces.len() - 1 {
+        let found = if index == last {
             if piece.is_empty() {
                 Some(rest.len())
             } else if rest.len() >= piece.len() && rest.ends_with(piece) {
@@ -1170,14 +1279,16 @@ fn match_pattern(pattern: &str, text: &str, out: &mut Vec<String>) {
             ok = false;
             break;
         };
-        out.push(rest.get(..at).unwrap_or("").to_string());
+        let hole_start = base + position;
+        out.push(hole_start..hole_start + at);
         position += at + piece.len();
     }
     if !ok {
         out.truncate(start_len);
-        out.push(text.to_string());
+        out.push(base..base + text.len());
+        let end = base + text.len();
         for _ in 1..holes {
-            out.push(String::new());
+            out.push(end..end);
         }
     }
 }
@@ -1186,13 +1297,28 @@ fn match_pattern(pattern: &str, text: &str, out: &mut Vec<String>) {
 fn find_piece(text: &str, piece: &str) -> Option<usize> {
     if !piece.contains(' ') {
         // A hole matches at least one character.
-        return text
-            .get(1..)?
-            .find(piece)
+        let rest = text.get(1..)?;
+        return find_bytes(rest.as_bytes(), piece.as_bytes())
             .map(|at| at + 1)
-            .or_else(|| text.find(piece));
+            .or_else(|| find_bytes(text.as_bytes(), piece.as_bytes()));
     }
-    text.find(piece)
+    find_bytes(text.as_bytes(), piece.as_bytes())
+}
+
+/// First occurrence of `needle` in `haystack` (both short: one token and a few punctuation
+/// bytes), without the setup cost of a two-way searcher. Byte offsets of a `&str` needle found in
+/// a `&str` haystack are char boundaries.
+fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, tail) = needle.split_first()?;
+    let mut from = 0;
+    while from + needle.len() <= haystack.len() {
+        let at = from + haystack[from..].iter().position(|&b| b == first)?;
+        if haystack.get(at + 1..at + needle.len()) == Some(tail) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Serialized form of [`TemplateMiner`].
@@ -1299,6 +1425,7 @@ impl From<MinerState> for TemplateMiner {
                     count: saved.count,
                     last_used: saved.last_used,
                     text,
+                    version: 0,
                 },
             );
         }

@@ -12,4 +12,4 @@ pub(crate) mod mask;
 pub mod miner;
 
 pub use format::{detect_format, Header, HeaderParser, HttpRequest, LogFormat};
-pub use miner::{MinerConfig, MinerStats, TemplateInfo, TemplateMatch, TemplateMiner};
+pub use miner::{LineMatch, MinerConfig, MinerStats, TemplateInfo, TemplateMatch, TemplateMiner};

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::model::ensemble::{Profile, Scorer, Student, TeacherView, COMMON_TEMPLATE_SHARE};
 use crate::model::features::{feature_vector, level_rank, method_class, RawFeatures};
 use crate::model::infer::{SessionState, TokenScore};
-use crate::model::rules::{CustomRule, RuleHit, RuleInput, RuleSet};
+use crate::model::rules::{CustomRule, RuleCategory, RuleHit, RuleInput, RuleSet};
+use crate::model::shape::{count_vector, CountVector, SessionShape};
 use crate::model::transformer::UNK;
 use crate::model::vocab::GlobalVocab;
 use crate::parse::{Header, HeaderParser, LogFormat, MinerConfig, TemplateMatch, TemplateMiner};
@@ -39,6 +40,14 @@ const MAX_PENDING_NOVEL: usize = 2_000;
 const TOP_EXPECTED: usize = 3;
 /// Complete sessions needed before missing-template verdicts are given.
 const MIN_PROFILE_SESSIONS: usize = 30;
+/// Session score when it holds a template rare in the project's complete sessions.
+const RARE_SHAPE_SCORE: f32 = 0.9;
+/// Session score when it lacks a template nearly every complete session has.
+const MISSING_SHAPE_SCORE: f32 = 0.8;
+/// Rules score of a line from a session that already matched a web-attack rule.
+const TAINT_SCORE: f32 = 0.6;
+/// Session score when it breaks a count tie between two templates.
+const BROKEN_SHAPE_SCORE: f32 = 0.7;
 
 /// What is persisted of a project besides its miner and samples.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,7 +118,20 @@ pub struct Samples {
     pub complete_sessions: u32,
     /// Active-phase lines no template matched, learned at the next retraining.
     pub pending_novel: VecDeque<String>,
+    /// Template count vectors of complete warmup sessions (closed by an idle timeout or the host),
+    /// oldest first (bounded): the data of the session-shape model.
+    #[serde(default)]
+    pub shapes: VecDeque<CountVector>,
+    /// Warmup sessions seen (complete or not).
+    #[serde(default)]
+    pub warmup_sessions: u32,
+    /// Warmup sessions (complete or not) holding each template.
+    #[serde(default)]
+    pub warmup_template_sessions: HashMap<u32, u32>,
 }
+
+/// Most complete-session count vectors kept for the shape model.
+const MAX_SHAPES: usize = 20_000;
 
 impl Samples {
     fn push_sequence(&mut self, seq: StoredSequence, cap: usize) {
@@ -140,6 +162,19 @@ impl Samples {
 
     /// The warmup profile learned so far.
     pub fn profile(&self) -> Profile {
+        self.profile_with(self.fit_shape())
+    }
+
+    fn fit_shape(&self) -> SessionShape {
+        let shapes: Vec<CountVector> = self.shapes.iter().cloned().collect();
+        SessionShape::fit(&shapes).with_seen(
+            self.warmup_sessions as usize,
+            &self.warmup_template_sessions,
+        )
+    }
+
+    /// The warmup profile with an already fitted shape.
+    fn profile_with(&self, shape: SessionShape) -> Profile {
         let lines = self.warmup_lines.max(1) as f32;
         let rule_share = self
             .rule_counts
@@ -156,11 +191,15 @@ impl Samples {
         } else {
             Vec::new()
         };
+        if shape.is_ready() {
+            common_templates = shape.common();
+        }
         common_templates.sort_unstable();
         Profile {
             rule_share,
             common_templates,
             complete_sessions: n,
+            shape,
         }
     }
 }
@@ -210,6 +249,8 @@ pub struct ProjectState {
     last_commit: f64,
     drift: f32,
     rng_state: u64,
+    /// The shape fitted on the warmup data so far, keyed by the complete sessions it saw.
+    shape_cache: Option<(u32, SessionShape)>,
     /// Set when the project was deleted: later calls on a stale handle fail.
     pub deleted: bool,
 }
@@ -243,7 +284,8 @@ impl ProjectState {
                 ..MinerConfig::default()
             })
         });
-        let seed = config.seed ^ fxhash(&record.id);
+        // Seeded by the name, not the random id, so a replay is deterministic under the seed.
+        let seed = config.seed ^ fxhash(&record.name);
         let template_counts = miner
             .templates()
             .into_iter()
@@ -268,10 +310,25 @@ impl ProjectState {
             last_commit: 0.0,
             drift: 0.0,
             rng_state: seed,
+            shape_cache: None,
             deleted: false,
             key_hash,
             record,
         })
+    }
+
+    /// The warmup profile learned so far (the shape refitted only when new complete sessions came).
+    fn live_profile(&mut self) -> Profile {
+        let key = self.samples.complete_sessions;
+        let shape = match &self.shape_cache {
+            Some((k, s)) if *k == key => s.clone(),
+            _ => {
+                let s = self.samples.fit_shape();
+                self.shape_cache = Some((key, s.clone()));
+                s
+            }
+        };
+        self.samples.profile_with(shape)
     }
 
     /// The project's phase.
@@ -407,7 +464,7 @@ impl ProjectState {
         let profile = match &scorer {
             Scorer::Student(s) => &s.profile,
             Scorer::Teacher(_) => {
-                live_profile = self.samples.profile();
+                live_profile = self.live_profile();
                 &live_profile
             }
         };
@@ -430,10 +487,43 @@ impl ProjectState {
                 .unwrap_or(0.0);
             let teacher_unknown = matches!(scorer, Scorer::Teacher(_)) && p.unknown;
             let sequence = match &score {
+                // A template no model knows is only as surprising as the project's template set is
+                // settled: on a project whose warmup kept finding new templates (few lines per
+                // template), one more new template is expected, not an anomaly.
+                Some(s) if p.unknown && !teacher_unknown => {
+                    thresholds.sequence_nll.calibrate(s.nll).min(p.novelty)
+                }
                 Some(s) if !teacher_unknown => thresholds.sequence_nll.calibrate(s.nll),
                 _ => p.novelty,
             };
-            let rules = profile.rules_score(&p.hits);
+            let mut rules = profile.rules_score(&p.hits);
+            // A client already caught attacking in this session: its later requests are part of the
+            // attack (scanners crawl ordinary-looking pages between payloads).
+            let attack_hit = p.hits.iter().any(|h| {
+                matches!(
+                    h.category,
+                    RuleCategory::SqlInjection
+                        | RuleCategory::Xss
+                        | RuleCategory::PathTraversal
+                        | RuleCategory::CommandInjection
+                ) && profile.rules_score(std::slice::from_ref(h)) >= 0.5
+            });
+            let tainted = p
+                .session
+                .as_ref()
+                .and_then(|sid| self.sessions.get_mut(sid))
+                .map(|s| {
+                    let was = s.attack_lines > 0;
+                    if attack_hit {
+                        s.attack_lines += 1;
+                    }
+                    was
+                })
+                .unwrap_or(false);
+            let taint_only = tainted && rules < TAINT_SCORE;
+            if tainted {
+                rules = rules.max(TAINT_SCORE);
+            }
             let components = Components {
                 sequence,
                 isolation_forest: forest,
@@ -441,8 +531,14 @@ impl ProjectState {
             };
             let anomaly_score = sequence.max(forest).max(rules);
             let is_anomaly = anomaly_score >= ctx.config.anomaly_threshold as f32;
-            let reasons =
+            let mut reasons =
                 self.reasons(&p, score.as_ref(), &components, &scorer, ctx.vocab, profile);
+            if taint_only {
+                reasons.insert(
+                    0,
+                    "client already matched a web-attack rule in this session".to_string(),
+                );
+            }
             let expected = score
                 .as_ref()
                 .map(|s| self.expected_templates(s, &scorer, ctx.vocab))
@@ -665,6 +761,18 @@ impl ProjectState {
         // Record the template in the session; long sessions and the stream are cut into chunks.
         let mut chunk = None;
         if let Some(s) = self.sessions.get_mut(&key) {
+            if phase != Phase::Active && key != STREAM {
+                if s.lines == 1 {
+                    self.samples.warmup_sessions += 1;
+                }
+                if !s.templates.contains(&local) {
+                    *self
+                        .samples
+                        .warmup_template_sessions
+                        .entry(local)
+                        .or_insert(0) += 1;
+                }
+            }
             s.templates.push(local);
             let cap = if key == STREAM {
                 STREAM_CHUNK
@@ -917,6 +1025,10 @@ impl ProjectState {
             for t in distinct {
                 *self.samples.template_presence.entry(t).or_insert(0) += 1;
             }
+            self.samples.shapes.push_back(count_vector(&s.templates));
+            while self.samples.shapes.len() > MAX_SHAPES {
+                self.samples.shapes.pop_front();
+            }
         }
         self.samples.push_sequence(
             StoredSequence {
@@ -938,31 +1050,69 @@ impl ProjectState {
         let profile = match scorer {
             Scorer::Student(st) => &st.profile,
             Scorer::Teacher(_) => {
-                live = self.samples.profile();
+                live = self.live_profile();
                 &live
             }
         };
         let present: HashSet<u32> = s.templates.iter().copied().collect();
-        let missing: Vec<String> = if whole && profile.complete_sessions >= MIN_PROFILE_SESSIONS {
+        let judged = if whole && profile.shape.is_ready() {
+            profile.shape.judge(&s.templates)
+        } else {
+            Default::default()
+        };
+        let missing_ids: Vec<u32> = if profile.shape.is_ready() {
+            judged.missing.clone()
+        } else if whole && profile.complete_sessions >= MIN_PROFILE_SESSIONS {
             profile
                 .common_templates
                 .iter()
+                .copied()
                 .filter(|t| !present.contains(t))
-                .filter_map(|&t| self.miner.template(t).map(str::to_string))
                 .collect()
         } else {
             Vec::new()
         };
-        let missing_score = if missing.is_empty() { 0.0 } else { 0.8 };
-        let anomaly_score = end_score.max(missing_score);
-        let threshold = 0.5f32;
-        let is_anomaly = anomaly_score >= threshold;
+        let text = |t: u32| -> String {
+            if t == 0 {
+                "<unknown template>".to_string()
+            } else {
+                self.miner
+                    .template(t)
+                    .unwrap_or("<evicted template>")
+                    .to_string()
+            }
+        };
+        let missing: Vec<String> = missing_ids.iter().map(|&t| text(t)).collect();
+        let mut shape_score = 0.0f32;
         let mut reasons = Vec::new();
-        if end_score >= 0.5 {
-            reasons.push("session ended where normal sessions do not".to_string());
+        for &t in &judged.rare {
+            shape_score = shape_score.max(RARE_SHAPE_SCORE);
+            let held = profile.shape.presence.get(&t).copied().unwrap_or(0);
+            reasons.push(format!(
+                "holds \"{}\", which only {held} of {} normal sessions hold",
+                text(t),
+                profile.shape.sessions
+            ));
+        }
+        if !missing.is_empty() {
+            shape_score = shape_score.max(MISSING_SHAPE_SCORE);
         }
         for m in &missing {
             reasons.push(format!("missing \"{m}\", which nearly every session has"));
+        }
+        for &(a, ca, b, cb) in judged.broken.iter().take(3) {
+            shape_score = shape_score.max(BROKEN_SHAPE_SCORE);
+            reasons.push(format!(
+                "{ca} x \"{}\" but {cb} x \"{}\" (equal in nearly every session)",
+                text(a),
+                text(b)
+            ));
+        }
+        let anomaly_score = end_score.max(shape_score);
+        let threshold = 0.5f32;
+        let is_anomaly = anomaly_score >= threshold;
+        if end_score >= 0.5 {
+            reasons.insert(0, "session ended where normal sessions do not".to_string());
         }
         Some(SessionVerdict {
             project_id: self.record.id.clone(),

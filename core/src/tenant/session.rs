@@ -27,6 +27,8 @@ pub struct Session {
     pub error_lines: u64,
     /// Lines whose template the scoring model did not know.
     pub unknown_lines: u64,
+    /// Lines with a (project-weighted) web-attack rule hit.
+    pub attack_lines: u64,
     /// Sum of the sequence model's surprise over the lines.
     pub nll_sum: f32,
     /// Incremental model state and the generation of the model it belongs to.
@@ -81,6 +83,7 @@ impl SessionTable {
             anomalous_lines: 0,
             error_lines: 0,
             unknown_lines: 0,
+            attack_lines: 0,
             nll_sum: 0.0,
             cache: None,
             seq,

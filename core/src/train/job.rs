@@ -152,6 +152,7 @@ pub struct JobRunner {
 
 struct QueueState {
     jobs: std::collections::VecDeque<(JobHandle, Task)>,
+    running: Option<JobHandle>,
     shutting_down: bool,
 }
 
@@ -170,6 +171,7 @@ impl JobRunner {
         let queue = Arc::new((
             Mutex::new(QueueState {
                 jobs: Default::default(),
+                running: None,
                 shutting_down: false,
             }),
             Condvar::new(),
@@ -215,6 +217,11 @@ impl JobRunner {
                 h.cancel();
                 h.finish(Err(Error::Cancelled));
             }
+            // The running job stops at its next checkpoint (a training batch), so shutting down never
+            // waits for a whole training.
+            if let Some(h) = &q.running {
+                h.cancel();
+            }
             cv.notify_all();
         }
         let me = std::thread::current().id();
@@ -235,6 +242,7 @@ fn worker_loop(queue: Arc<(Mutex<QueueState>, Condvar)>, pool: Arc<rayon::Thread
             let mut q = lock.lock();
             loop {
                 if let Some(job) = q.jobs.pop_front() {
+                    q.running = Some(job.0.clone());
                     break job;
                 }
                 if q.shutting_down {
@@ -254,6 +262,7 @@ fn worker_loop(queue: Arc<(Mutex<QueueState>, Condvar)>, pool: Arc<rayon::Thread
                 .unwrap_or_else(|_| Err(Error::Model("training job panicked".into())))
         };
         handle.finish(result);
+        queue.0.lock().running = None;
     }
 }
 
@@ -299,5 +308,29 @@ mod tests {
         assert_eq!(slow.wait(None).unwrap().state, JobState::Cancelled);
         let panics = runner.submit("panics", |_| panic!("inside job")).unwrap();
         assert_eq!(panics.wait(None).unwrap().state, JobState::Failed);
+    }
+
+    #[test]
+    fn shutdown_cancels_the_running_job_instead_of_waiting_for_it() {
+        let runner = JobRunner::new(1).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let long = runner
+            .submit("long", move |h| {
+                let _ = tx.send(());
+                let started = Instant::now();
+                while !h.is_cancel_requested() {
+                    if started.elapsed() > Duration::from_secs(60) {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(Error::Cancelled)
+            })
+            .unwrap();
+        rx.recv().unwrap();
+        let t = Instant::now();
+        runner.shutdown();
+        assert!(t.elapsed() < Duration::from_secs(30));
+        assert_eq!(long.status().state, JobState::Cancelled);
     }
 }

@@ -43,6 +43,10 @@ const MAX_POOLED_SEQUENCES: usize = 20_000;
 const MAX_POOLED_FEATURES: usize = 8192;
 /// Share of sequences held out for calibration.
 const HOLDOUT_SHARE: f64 = 0.2;
+/// Calibrated components sharing the target false-positive rate (line sequence surprise, session-end
+/// surprise, isolation forest): each gets an equal part, so the ensemble's max stays near the target
+/// rather than at a multiple of it.
+const CALIBRATED_COMPONENTS: f64 = 3.0;
 
 /// The teacher's trainable model, touched only by jobs (which run one at a time).
 #[derive(Default)]
@@ -560,10 +564,11 @@ impl Inner {
         let mut thresholds = calibrate_sequence(
             &infer,
             calib_set,
-            self.config.target_false_positive_rate,
+            self.config.target_false_positive_rate / CALIBRATED_COMPONENTS,
             &Thresholds::default(),
         );
-        let line_fpr = self.config.target_false_positive_rate / mean_session_len(&data.sequences);
+        let line_fpr = (self.config.target_false_positive_rate / CALIBRATED_COMPONENTS)
+            / mean_session_len(&data.sequences);
         let forest = match fit_forest(&data.feature_rows, seed, line_fpr)? {
             Some((f, t)) => {
                 thresholds.forest = t;
@@ -734,7 +739,7 @@ impl Inner {
             let forest = fit_forest(
                 &rows,
                 seed,
-                self.config.target_false_positive_rate / pooled_len,
+                (self.config.target_false_positive_rate / CALIBRATED_COMPONENTS) / pooled_len,
             )?;
             self.publish_teacher(core, &holdout, forest)?;
             Ok(())
@@ -853,7 +858,7 @@ impl Inner {
         let mut thresholds = calibrate_sequence(
             &infer,
             &clipped,
-            self.config.target_false_positive_rate,
+            self.config.target_false_positive_rate / CALIBRATED_COMPONENTS,
             &Thresholds::default(),
         );
         if let Some((_, t)) = &forest {

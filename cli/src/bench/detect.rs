@@ -1,0 +1,256 @@
+//! `logsentinel bench detect`: throughput, latency, memory and isolation of detection, measured side by
+//! side in one run on a real log (default: the committed HDFS sample).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use logsentinel::{Config, Error, LogFormat, LogRecord, NewProject, Phase, TenantDetector};
+
+/// Arguments of `bench detect`.
+#[derive(Args)]
+pub struct DetectBenchArgs {
+    /// Log file (HDFS format) to replay.
+    #[arg(long, default_value = "tests/fixtures/hdfs/hdfs_dev_20k.log")]
+    file: PathBuf,
+    /// Warmup threshold of the benchmark projects.
+    #[arg(long, default_value_t = 10_000)]
+    warmup: u64,
+    /// Idle projects created for the memory measurement.
+    #[arg(long, default_value_t = 2_000)]
+    idle_projects: usize,
+    /// Lines per detect_batch call.
+    #[arg(long, default_value_t = 512)]
+    batch: usize,
+    /// Tiny models (a quick smoke run; figures are not the product's).
+    #[arg(long)]
+    tiny: bool,
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Lines/s of `detect_batch` over `lines`.
+fn batch_rate(
+    det: &TenantDetector,
+    key: &str,
+    lines: &[String],
+    batch: usize,
+) -> Result<f64, Error> {
+    let started = Instant::now();
+    for chunk in lines.chunks(batch) {
+        let recs: Vec<LogRecord> = chunk.iter().map(LogRecord::new).collect();
+        det.detect_batch(key, &recs)?;
+    }
+    Ok(lines.len() as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// Latencies (µs, sorted) of single `detect` calls.
+fn latencies(det: &TenantDetector, key: &str, lines: &[String]) -> Result<Vec<f64>, Error> {
+    let mut v = Vec::with_capacity(lines.len());
+    for l in lines {
+        let t = Instant::now();
+        det.detect(key, LogRecord::new(l))?;
+        v.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    v.sort_by(f64::total_cmp);
+    Ok(v)
+}
+
+fn trained_project(
+    det: &TenantDetector,
+    name: &str,
+    lines: &[String],
+    warmup: u64,
+) -> Result<String, Error> {
+    let p = det.create_project(
+        NewProject::named(name)
+            .warmup_threshold(warmup)
+            .format(LogFormat::Hdfs),
+    )?;
+    let w = warmup as usize;
+    for chunk in lines[..w].chunks(512) {
+        det.detect_batch(
+            &p.api_key,
+            &chunk.iter().map(LogRecord::new).collect::<Vec<_>>(),
+        )?;
+    }
+    det.wait_for_training(&p.api_key, None)?;
+    if det.status(&p.api_key)?.phase != Phase::Active {
+        return Err(Error::model(format!(
+            "benchmark project {name} did not reach the active phase"
+        )));
+    }
+    Ok(p.api_key)
+}
+
+/// Runs the benchmark and prints its table.
+pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
+    let lines = crate::read_lines(&args.file)?;
+    let w = args.warmup as usize;
+    if lines.len() < w + 2_000 {
+        return Err(Error::invalid_input(
+            "the file needs at least warmup + 2,000 lines",
+        ));
+    }
+    let dir = tempfile::tempdir().map_err(|e| Error::storage(e.to_string()))?;
+    let mut config = Config::with_storage_dir(dir.path());
+    if args.tiny {
+        config = config.tiny_models();
+    }
+    config.training_threads = 1;
+    // Memory first, while the heap is fresh: idle projects (created, no model, no open session).
+    let idle_dir = tempfile::tempdir().map_err(|e| Error::storage(e.to_string()))?;
+    let idle_det = TenantDetector::open(Config::with_storage_dir(idle_dir.path()))?;
+    let before = rss_kib();
+    for i in 0..args.idle_projects {
+        idle_det.create_project(NewProject::named(format!("idle-{i}")))?;
+    }
+    let per_idle = (rss_kib().saturating_sub(before)) as f64 / args.idle_projects as f64;
+    drop(idle_det);
+
+    let det = TenantDetector::open(config)?;
+    let active_lines = &lines[w..];
+    println!(
+        "bench detect: {} ({} lines, warmup {w})",
+        args.file.display(),
+        lines.len()
+    );
+
+    let t = Instant::now();
+    let a = trained_project(&det, "bench-a", &lines, args.warmup)?;
+    let st = det.status(&a)?;
+    println!(
+        "first project: warmup + training {:.1} s (teacher {:.1} s, distillation {:.1} s)",
+        t.elapsed().as_secs_f64(),
+        st.training.last_teacher_finetune_secs.unwrap_or(0.0),
+        st.training.last_distill_secs.unwrap_or(0.0)
+    );
+
+    // Throughput, one calling thread.
+    let student_rate = batch_rate(&det, &a, active_lines, args.batch)?;
+    let teacher_key = det
+        .create_project(
+            NewProject::named("bench-teacher")
+                .warmup_threshold(1_000_000)
+                .format(LogFormat::Hdfs),
+        )?
+        .api_key;
+    let teacher_rate = batch_rate(&det, &teacher_key, active_lines, args.batch)?;
+    let lat = latencies(&det, &a, &active_lines[..active_lines.len().min(5_000)])?;
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| detect_batch, student (active), 1 thread | {student_rate:.0} lines/s |");
+    println!("| detect_batch, teacher (warmup), 1 thread | {teacher_rate:.0} lines/s |");
+    println!(
+        "| detect, student, latency p50 / p99 / max | {:.0} / {:.0} / {:.0} us |",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0)
+    );
+
+    // Scaling: two projects on two threads against one thread doing both.
+    let b = trained_project(&det, "bench-b", &lines, args.warmup)?;
+    let half = &active_lines[..active_lines.len() / 2];
+    let t = Instant::now();
+    batch_rate(&det, &a, half, args.batch)?;
+    batch_rate(&det, &b, half, args.batch)?;
+    let one = 2.0 * half.len() as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    std::thread::scope(|s| -> Result<(), Error> {
+        let ha = s.spawn(|| batch_rate(&det, &a, half, args.batch));
+        let hb = s.spawn(|| batch_rate(&det, &b, half, args.batch));
+        ha.join()
+            .map_err(|_| Error::model("bench thread panicked"))??;
+        hb.join()
+            .map_err(|_| Error::model("bench thread panicked"))??;
+        Ok(())
+    })?;
+    let two = 2.0 * half.len() as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "| 2 threads on 2 projects vs 1 thread | {two:.0} vs {one:.0} lines/s = {:.2}x |",
+        two / one
+    );
+
+    // Isolation: p99 of one project's single detects, alone and while another project's student trains.
+    let base = latencies(&det, &a, &active_lines[..2_000])?;
+    let trainee = det
+        .create_project(
+            NewProject::named("bench-trainee")
+                .warmup_threshold(args.warmup)
+                .format(LogFormat::Hdfs),
+        )?
+        .api_key;
+    for chunk in lines[..w].chunks(512) {
+        det.detect_batch(
+            &trainee,
+            &chunk.iter().map(LogRecord::new).collect::<Vec<_>>(),
+        )?;
+    }
+    let mut during = Vec::new();
+    while det.status(&trainee)?.phase == Phase::Training && during.len() < 200_000 {
+        for l in active_lines.iter().take(500) {
+            let t = Instant::now();
+            det.detect(&a, LogRecord::new(l))?;
+            during.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    during.sort_by(f64::total_cmp);
+    println!(
+        "| detect p99 alone vs while another project trains | {:.0} vs {:.0} us = {:.2}x ({} samples during training) |",
+        percentile(&base, 0.99),
+        percentile(&during, 0.99),
+        percentile(&during, 0.99) / percentile(&base, 0.99).max(1e-9),
+        during.len()
+    );
+    det.wait_for_training(&trainee, Some(Duration::from_secs(600)))?;
+
+    // Cold load: evict every student, then time the first detect (which loads it from redb).
+    det.flush()?;
+    let cold_dir = dir.path().to_path_buf();
+    drop(det);
+    let mut cfg = Config::with_storage_dir(&cold_dir);
+    if args.tiny {
+        cfg = cfg.tiny_models();
+    }
+    let det = TenantDetector::open(cfg)?;
+    let warm = latencies(&det, &b, &active_lines[..1])?;
+    let t = Instant::now();
+    det.detect(&a, LogRecord::new(&active_lines[0]))?;
+    let cold = t.elapsed().as_secs_f64() * 1e3;
+    let again = latencies(&det, &a, &active_lines[1..200])?;
+    println!(
+        "| cold load of a student (first detect after open) | {cold:.2} ms (a warm detect: {:.0} us; first detect of another: {:.2} ms) |",
+        percentile(&again, 0.5),
+        warm.first().copied().unwrap_or(0.0) / 1e3
+    );
+
+    let h = det.health()?;
+    println!(
+        "| RSS per idle project ({} created) | {per_idle:.1} KiB |",
+        args.idle_projects
+    );
+    println!(
+        "| students loaded: count / model bytes each / RSS of the process | {} / {:.2} MiB / {:.1} MiB |",
+        h.active_student_models,
+        h.loaded_student_bytes as f64 / h.active_student_models.max(1) as f64 / (1 << 20) as f64,
+        rss_kib() as f64 / 1024.0
+    );
+    Ok(())
+}

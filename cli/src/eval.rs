@@ -1,0 +1,624 @@
+//! `logsentinel eval FILE --format FMT (--labels SESSIONS.csv | --line-labels LABELLED.log)
+//! [--warmup N] [--session-pattern REGEX] [--plot OUT.png] [--ablation]`: replays a file through one
+//! project on a fresh (or given) storage and scores it with the conventions of
+//! `../shared/tools/score_detect.py`: a session is anomalous when any of its lines or its session-end
+//! verdict is flagged; sessions (or lines) of the warmup phase are reported apart, and the headline is the
+//! active phase. Labels only measure: they never reach the detector.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use logsentinel::{Config, Error, LogFormat, LogRecord, NewProject, Phase, TenantDetector};
+
+/// Lines per `detect_batch` call (as `replay`).
+const BATCH: usize = 256;
+
+/// Arguments of `eval`.
+#[derive(Args, Clone)]
+pub struct EvalArgs {
+    /// Log file to stream, in order.
+    pub file: PathBuf,
+    /// Header format of the file.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Session labels: csv of (session id, label); labels as score_detect.py reads them.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Line labels: a file parallel to FILE whose first token per line is the label (`-` = normal).
+    #[arg(long)]
+    pub line_labels: Option<PathBuf>,
+    /// Warmup threshold (logs).
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Regex whose first match (or first capture group) in a line is its session id.
+    #[arg(long)]
+    pub session_pattern: Option<String>,
+    /// Storage directory (default: a fresh temporary one).
+    #[arg(long)]
+    pub storage: Option<PathBuf>,
+    /// Project name (a second eval on the same storage with another name shows transfer).
+    #[arg(long, default_value = "eval")]
+    pub project: String,
+    /// Draw the precision-recall curve of the active phase over score thresholds to this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Also print the per-component ablation (each component alone, from the same replay).
+    #[arg(long)]
+    pub ablation: bool,
+    /// Print the numbers as one JSON object on the last line too.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One scored line as eval keeps it.
+struct LineRec {
+    session: Option<String>,
+    phase: Phase,
+    model: &'static str,
+    score: f32,
+    flagged: bool,
+    sequence: f32,
+    forest: f32,
+    rules: f32,
+}
+
+/// One session-end verdict.
+struct EndRec {
+    flagged: bool,
+    score: f32,
+}
+
+/// Which signals count as a flag.
+#[derive(Clone, Copy, PartialEq)]
+enum View {
+    All,
+    Rules,
+    Forest,
+    Sequence,
+    SessionEnd,
+    LinesOnly,
+}
+
+impl View {
+    fn name(self) -> &'static str {
+        match self {
+            View::All => "full ensemble",
+            View::Rules => "rules only",
+            View::Forest => "isolation forest only",
+            View::Sequence => "sequence model only",
+            View::SessionEnd => "session-end verdicts only",
+            View::LinesOnly => "line verdicts only (no session end)",
+        }
+    }
+
+    fn line(self, l: &LineRec) -> (bool, f32) {
+        match self {
+            View::All | View::LinesOnly => (l.flagged, l.score),
+            View::Rules => (l.rules >= 0.5, l.rules),
+            View::Forest => (l.forest >= 0.5, l.forest),
+            View::Sequence => (l.sequence >= 0.5, l.sequence),
+            View::SessionEnd => (false, 0.0),
+        }
+    }
+
+    fn end(self) -> bool {
+        matches!(self, View::All | View::SessionEnd)
+    }
+}
+
+/// Precision, recall, F1 and the confusion matrix.
+#[derive(Debug, Default, Clone, Copy)]
+struct Prf {
+    tp: usize,
+    fp: usize,
+    fn_: usize,
+    tn: usize,
+}
+
+impl Prf {
+    fn add(&mut self, y: bool, p: bool) {
+        match (y, p) {
+            (true, true) => self.tp += 1,
+            (false, true) => self.fp += 1,
+            (true, false) => self.fn_ += 1,
+            (false, false) => self.tn += 1,
+        }
+    }
+    fn precision(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fp)
+    }
+    fn recall(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+    fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        }
+    }
+    fn fpr(&self) -> f64 {
+        ratio(self.fp, self.fp + self.tn)
+    }
+    fn line(&self) -> String {
+        format!(
+            "P={:.4} R={:.4} F1={:.4}  TP={} FP={} FN={} TN={} FPR={:.5}",
+            self.precision(),
+            self.recall(),
+            self.f1(),
+            self.tp,
+            self.fp,
+            self.fn_,
+            self.tn,
+            self.fpr()
+        )
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "precision": self.precision(), "recall": self.recall(), "f1": self.f1(),
+            "tp": self.tp, "fp": self.fp, "fn": self.fn_, "tn": self.tn, "fpr": self.fpr(),
+        })
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Session labels as score_detect.py reads them (header optional).
+fn load_session_labels(path: &std::path::Path) -> Result<HashMap<String, bool>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", path.display())))?;
+    let mut out = HashMap::new();
+    for (i, row) in text.lines().enumerate() {
+        let mut f = row.split(',');
+        let (Some(id), Some(label)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let label = label.trim().to_ascii_lowercase();
+        let y = match label.as_str() {
+            "anomaly" | "anomalous" | "abnormal" | "1" | "true" | "yes" | "alert" => true,
+            "normal" | "0" | "false" | "no" | "-" => false,
+            _ if i == 0 => continue,
+            _ => {
+                return Err(Error::invalid_input(format!(
+                    "{}: unknown label {label:?} on row {}",
+                    path.display(),
+                    i + 1
+                )))
+            }
+        };
+        out.insert(id.trim().to_string(), y);
+    }
+    Ok(out)
+}
+
+/// Line labels: the first token of each line of the labelled file, `-` meaning normal.
+fn load_line_labels(path: &std::path::Path) -> Result<Vec<bool>, Error> {
+    Ok(crate::read_lines(path)?
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap_or("-") != "-")
+        .collect())
+}
+
+/// Result of one replay, kept for scoring.
+struct Replay {
+    lines: Vec<LineRec>,
+    ends: HashMap<String, EndRec>,
+    training_secs: Option<(f64, f64, f64)>,
+}
+
+fn replay(args: &EvalArgs) -> Result<Replay, Error> {
+    let format: LogFormat = args.format.parse()?;
+    let mut config = Config::from_env()?;
+    let _temp;
+    match &args.storage {
+        Some(dir) => config.storage_dir = dir.clone(),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("logsentinel-eval-")
+                .tempdir()
+                .map_err(|e| Error::storage(format!("cannot create a temporary directory: {e}")))?;
+            config.storage_dir = t.path().to_path_buf();
+            _temp = t;
+        }
+    }
+    let lines = crate::read_lines(&args.file)?;
+    let det = TenantDetector::open(config)?;
+    let mut np = NewProject::named(&args.project).format(format);
+    np.warmup_threshold = args.warmup;
+    np.session_pattern = args.session_pattern.clone();
+    let key = det.create_project(np)?.api_key;
+    let mut out = Replay {
+        lines: Vec::with_capacity(lines.len()),
+        ends: HashMap::new(),
+        training_secs: None,
+    };
+    let take_verdicts = |vs: Vec<logsentinel::SessionVerdict>, out: &mut Replay| {
+        for v in vs {
+            let e = out.ends.entry(v.session_id.clone()).or_insert(EndRec {
+                flagged: false,
+                score: 0.0,
+            });
+            e.flagged |= v.is_anomaly;
+            e.score = e.score.max(v.anomaly_score);
+        }
+    };
+    let mut idx = 0;
+    while idx < lines.len() {
+        let st = det.status(&key)?;
+        let mut size = BATCH;
+        if st.phase == Phase::Warmup && st.log_count < st.warmup_threshold {
+            size = size.min((st.warmup_threshold - st.log_count) as usize);
+        }
+        let end = (idx + size).min(lines.len());
+        let records: Vec<LogRecord> = lines[idx..end].iter().map(LogRecord::new).collect();
+        let batch = det.detect_batch(&key, &records)?;
+        for d in batch.results {
+            out.lines.push(LineRec {
+                session: d.session_id,
+                phase: d.phase,
+                model: d.model_type.as_str(),
+                score: d.anomaly_score,
+                flagged: d.is_anomaly,
+                sequence: d.components.sequence,
+                forest: d.components.isolation_forest,
+                rules: d.components.rules,
+            });
+        }
+        idx = end;
+        take_verdicts(det.poll_session_verdicts(&key, usize::MAX)?, &mut out);
+        if det.status(&key)?.phase == Phase::Training {
+            det.wait_for_training(&key, None)?;
+            let st = det.status(&key)?;
+            let t = &st.training;
+            if let (Some(a), Some(b), Some(c)) = (
+                t.last_duration_secs,
+                t.last_teacher_finetune_secs,
+                t.last_distill_secs,
+            ) {
+                out.training_secs = Some((a, b, c));
+            }
+        }
+    }
+    take_verdicts(det.close_all_sessions(&key)?, &mut out);
+    det.close()?;
+    Ok(out)
+}
+
+/// Session-level metrics of one view: (warmup sessions, active sessions, scored active sessions).
+fn score_sessions(
+    r: &Replay,
+    labels: &HashMap<String, bool>,
+    view: View,
+) -> (Prf, Prf, Vec<(f32, bool)>) {
+    let mut pred: HashMap<&str, (bool, f32)> = HashMap::new();
+    let mut warm: HashSet<&str> = HashSet::new();
+    for l in &r.lines {
+        if let Some(s) = l.session.as_deref().filter(|s| !s.is_empty()) {
+            let (f, sc) = view.line(l);
+            let e = pred.entry(s).or_insert((false, 0.0));
+            e.0 |= f;
+            e.1 = e.1.max(sc);
+            if l.phase == Phase::Warmup {
+                warm.insert(s);
+            }
+        }
+    }
+    if view.end() {
+        for (s, e) in &r.ends {
+            let p = pred.entry(s.as_str()).or_insert((false, 0.0));
+            p.0 |= e.flagged;
+            p.1 = p.1.max(e.score);
+        }
+    }
+    let (mut w, mut a) = (Prf::default(), Prf::default());
+    let mut scored = Vec::new();
+    let mut ids: Vec<(&String, &bool)> = labels.iter().collect();
+    ids.sort();
+    for (s, &y) in ids {
+        let (p, sc) = pred.get(s.as_str()).copied().unwrap_or((false, 0.0));
+        if warm.contains(s.as_str()) {
+            w.add(y, p);
+        } else {
+            a.add(y, p);
+            scored.push((sc, y));
+        }
+    }
+    (w, a, scored)
+}
+
+/// Line-level metrics of one view: (warmup lines, active lines, scored active lines).
+fn score_lines(r: &Replay, gold: &[bool], view: View) -> (Prf, Prf, Vec<(f32, bool)>) {
+    let (mut w, mut a) = (Prf::default(), Prf::default());
+    let mut scored = Vec::new();
+    for (i, &y) in gold.iter().enumerate() {
+        let (p, sc, phase) = match r.lines.get(i) {
+            Some(l) => {
+                let (p, sc) = view.line(l);
+                (p, sc, l.phase)
+            }
+            None => (false, 0.0, Phase::Active),
+        };
+        if phase == Phase::Warmup {
+            w.add(y, p);
+        } else {
+            a.add(y, p);
+            scored.push((sc, y));
+        }
+    }
+    (w, a, scored)
+}
+
+/// Precision-recall points over every distinct score threshold, highest threshold first.
+fn pr_curve(scored: &[(f32, bool)]) -> Vec<(f64, f64, f32)> {
+    let mut v: Vec<(f32, bool)> = scored.to_vec();
+    v.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let pos = v.iter().filter(|x| x.1).count();
+    let mut out = Vec::new();
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut i = 0;
+    while i < v.len() {
+        let t = v[i].0;
+        while i < v.len() && v[i].0 == t {
+            if v[i].1 {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        out.push((ratio(tp, pos), ratio(tp, tp + fp), t));
+    }
+    out
+}
+
+/// Runs `eval`.
+pub fn run(args: EvalArgs) -> Result<(), Error> {
+    if args.labels.is_none() && args.line_labels.is_none() {
+        return Err(Error::invalid_input(
+            "give --labels SESSIONS.csv and/or --line-labels LABELLED.log",
+        ));
+    }
+    let started = Instant::now();
+    let r = replay(&args)?;
+    println!(
+        "eval: {} ({} lines, replayed in {:.1} s)",
+        args.file.display(),
+        r.lines.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some((total, teacher, distill)) = r.training_secs {
+        println!(
+            "training: {total:.1} s (teacher {teacher:.1} s, student distillation {distill:.1} s)"
+        );
+    }
+    let mut per: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
+    for l in &r.lines {
+        let e = per.entry((l.phase.as_str(), l.model)).or_default();
+        e.0 += 1;
+        e.1 += l.flagged as usize;
+    }
+    let mut keys: Vec<_> = per.keys().copied().collect();
+    keys.sort();
+    for k in keys {
+        let (n, f) = per[&k];
+        println!("  lines {}/{}: {n} (flagged {f})", k.0, k.1);
+    }
+    let mut json = serde_json::Map::new();
+    let views: &[View] = if args.ablation {
+        &[
+            View::All,
+            View::Rules,
+            View::Forest,
+            View::Sequence,
+            View::LinesOnly,
+            View::SessionEnd,
+        ]
+    } else {
+        &[View::All]
+    };
+    let mut curve = Vec::new();
+    if let Some(path) = &args.labels {
+        let labels = load_session_labels(path)?;
+        for &v in views {
+            let (w, a, scored) = score_sessions(&r, &labels, v);
+            if v == View::All {
+                println!("SESSION warmup  {}", w.line());
+                println!("SESSION active  {}", a.line());
+                println!(
+                    "  confusion (active): anomalous sessions {} flagged / {} missed; normal {} flagged / {} passed",
+                    a.tp, a.fn_, a.fp, a.tn
+                );
+                json.insert("session_warmup".into(), w.json());
+                json.insert("session_active".into(), a.json());
+                curve = scored;
+            } else {
+                println!("  ablation session active [{}] {}", v.name(), a.line());
+                json.insert(format!("session_active[{}]", v.name()), a.json());
+            }
+        }
+    }
+    if let Some(path) = &args.line_labels {
+        let gold = load_line_labels(path)?;
+        for &v in views {
+            if v == View::SessionEnd {
+                continue;
+            }
+            let (w, a, scored) = score_lines(&r, &gold, v);
+            if v == View::All {
+                println!("LINE warmup  {}", w.line());
+                println!("LINE active  {}", a.line());
+                println!(
+                    "  confusion (active): anomalous lines {} flagged / {} missed; normal {} flagged / {} passed",
+                    a.tp, a.fn_, a.fp, a.tn
+                );
+                json.insert("line_warmup".into(), w.json());
+                json.insert("line_active".into(), a.json());
+                if args.labels.is_none() {
+                    curve = scored;
+                }
+            } else {
+                println!("  ablation line active [{}] {}", v.name(), a.line());
+                json.insert(format!("line_active[{}]", v.name()), a.json());
+            }
+        }
+    }
+    if let Some(png) = &args.plot {
+        let pts = pr_curve(&curve);
+        plot::write_pr_png(png, &pts)?;
+        println!(
+            "precision-recall curve ({} thresholds) written to {}",
+            pts.len(),
+            png.display()
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Object(json));
+    }
+    Ok(())
+}
+
+/// A minimal PNG writer for the precision-recall plot (stored deflate blocks, no dependency).
+mod plot {
+    use logsentinel::Error;
+
+    const W: usize = 480;
+    const H: usize = 400;
+    const MARGIN: usize = 40;
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+
+    fn zlib_stored(raw: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x78, 0x01];
+        let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+        for (i, b) in blocks.iter().enumerate() {
+            out.push(u8::from(i + 1 == blocks.len()));
+            let n = b.len() as u16;
+            out.extend_from_slice(&n.to_le_bytes());
+            out.extend_from_slice(&(!n).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        let (mut a, mut b) = (1u32, 0u32);
+        for &x in raw {
+            a = (a + x as u32) % 65_521;
+            b = (b + a) % 65_521;
+        }
+        out.extend_from_slice(&((b << 16) | a).to_be_bytes());
+        out
+    }
+
+    /// Draws recall (x) against precision (y), axes and a 0.1 grid, and writes a PNG.
+    pub fn write_pr_png(path: &std::path::Path, pts: &[(f64, f64, f32)]) -> Result<(), Error> {
+        let mut img = vec![255u8; W * H * 3];
+        let mut put = |x: usize, y: usize, c: [u8; 3]| {
+            if x < W && y < H {
+                let i = (y * W + x) * 3;
+                img[i..i + 3].copy_from_slice(&c);
+            }
+        };
+        let pw = W - 2 * MARGIN;
+        let ph = H - 2 * MARGIN;
+        let to_px = |r: f64, p: f64| {
+            (
+                MARGIN + (r.clamp(0.0, 1.0) * pw as f64).round() as usize,
+                H - MARGIN - (p.clamp(0.0, 1.0) * ph as f64).round() as usize,
+            )
+        };
+        for k in 0..=10 {
+            let f = k as f64 / 10.0;
+            let c = if k == 0 { [0, 0, 0] } else { [220, 220, 220] };
+            for t in 0..=pw {
+                let (x, y) = to_px(t as f64 / pw as f64, f);
+                put(x, y, c);
+            }
+            for t in 0..=ph {
+                let (x, y) = to_px(f, t as f64 / ph as f64);
+                put(x, y, c);
+            }
+        }
+        let mut last: Option<(usize, usize)> = None;
+        for &(r, p, _) in pts {
+            let (x, y) = to_px(r, p);
+            if let Some((lx, ly)) = last {
+                let steps = lx.abs_diff(x).max(ly.abs_diff(y)).max(1);
+                for s in 0..=steps {
+                    let f = s as f64 / steps as f64;
+                    let xi = (lx as f64 + (x as f64 - lx as f64) * f).round() as usize;
+                    let yi = (ly as f64 + (y as f64 - ly as f64) * f).round() as usize;
+                    put(xi, yi, [200, 30, 30]);
+                    put(xi, yi + 1, [200, 30, 30]);
+                }
+            }
+            for dx in 0..3 {
+                for dy in 0..3 {
+                    put(x + dx, y + dy, [30, 30, 200]);
+                }
+            }
+            last = Some((x, y));
+        }
+        let mut raw = Vec::with_capacity((W * 3 + 1) * H);
+        for row in img.chunks(W * 3) {
+            raw.push(0);
+            raw.extend_from_slice(row);
+        }
+        let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&(W as u32).to_be_bytes());
+        ihdr.extend_from_slice(&(H as u32).to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        chunk(&mut png, b"IHDR", &ihdr);
+        chunk(&mut png, b"IDAT", &zlib_stored(&raw));
+        chunk(&mut png, b"IEND", &[]);
+        std::fs::write(path, png)
+            .map_err(|e| Error::invalid_input(format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prf_and_curve() {
+        let mut p = Prf::default();
+        p.add(true, true);
+        p.add(false, true);
+        p.add(true, false);
+        p.add(false, false);
+        assert_eq!((p.tp, p.fp, p.fn_, p.tn), (1, 1, 1, 1));
+        assert!((p.f1() - 0.5).abs() < 1e-9);
+        let c = pr_curve(&[(0.9, true), (0.8, false), (0.7, true), (0.1, false)]);
+        assert_eq!(c.len(), 4);
+        assert!((c[0].1 - 1.0).abs() < 1e-9 && (c[0].0 - 0.5).abs() < 1e-9);
+        assert!((c[3].0 - 1.0).abs() < 1e-9);
+    }
+}

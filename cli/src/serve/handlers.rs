@@ -1,0 +1,513 @@
+//! The endpoints. Each is documented with `#[utoipa::path]`, and the router is built from those very
+//! annotations (`utoipa_axum::routes!`), so `/openapi.json` lists exactly the handlers that serve.
+//!
+//! Every detector call is blocking CPU work: it runs on tokio's blocking pool, at most
+//! `--max-concurrency` at a time, never on the async workers.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use logsentinel::{LogRecord, TenantDetector};
+
+use super::api::*;
+use super::auth::{Admin, CreateAllowed, TenantKey};
+use super::error::{ApiError, ApiJson, ApiQuery};
+use super::AppState;
+
+/// Shared state of every handler.
+type St = State<Arc<AppState>>;
+
+/// Runs `f` on the blocking pool under a concurrency permit. The permit moves with the work, so a
+/// client that hangs up does not free a slot before the detector call ends.
+async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&TenantDetector) -> logsentinel::Result<T> + Send + 'static,
+{
+    let permit = state.permits.clone().acquire_owned().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CLOSED",
+            "server is shutting down",
+        )
+    })?;
+    let det = state.detector.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f(&det)
+    })
+    .await;
+    match joined {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) if e.is_panic() => {
+            eprintln!("logsentinel serve: a detector call panicked");
+            Err(ApiError::internal("internal error"))
+        }
+        Err(_) => Err(ApiError::internal("detector call was cancelled")),
+    }
+}
+
+/// Service description.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "service",
+    responses((status = 200, description = "What this service is", body = ServiceInfo))
+)]
+pub async fn root(State(state): St) -> Json<ServiceInfo> {
+    Json(ServiceInfo {
+        service: "logsentinel".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        status: "running".into(),
+        openapi: "/openapi.json".into(),
+        endpoints: state.endpoints.clone(),
+    })
+}
+
+/// Detector health.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    responses(
+        (status = 200, description = "Healthy", body = Health),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn health(State(state): St) -> Result<Json<Health>, ApiError> {
+    let h = blocking(&state, |d| d.health()).await?;
+    Ok(Json(h.into()))
+}
+
+/// This OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "service",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object))
+)]
+pub async fn openapi_json(State(state): St) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        state.openapi_json.clone(),
+    )
+        .into_response()
+}
+
+/// Creates a project; its API key is in the response and never shown again. Open to anyone, as in the
+/// original service, unless the server runs with `--protect-create` (then `X-Admin-Key` is required).
+#[utoipa::path(
+    post,
+    path = "/projects",
+    tag = "projects",
+    request_body = CreateProjectRequest,
+    responses(
+        (status = 201, description = "Created; `api_key` is shown only here", body = CreatedProject),
+        (status = 400, description = "Malformed JSON, unknown field or invalid value", body = ErrorBody),
+        (status = 401, description = "`--protect-create` and no X-Admin-Key", body = ErrorBody),
+        (status = 403, description = "`--protect-create` and a wrong X-Admin-Key", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn create_project(
+    State(state): St,
+    _: CreateAllowed,
+    ApiJson(req): ApiJson<CreateProjectRequest>,
+) -> Result<(StatusCode, Json<CreatedProject>), ApiError> {
+    let new = req.into_core()?;
+    let created = blocking(&state, move |d| d.create_project(new)).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// Every project (admin): never a key.
+#[utoipa::path(
+    get,
+    path = "/projects",
+    tag = "admin",
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "Projects, oldest first", body = ProjectList),
+        (status = 401, description = "No X-Admin-Key", body = ErrorBody),
+        (status = 403, description = "Wrong X-Admin-Key, or no ADMIN_API_KEY on the server", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn list_projects(State(state): St, _: Admin) -> Result<Json<ProjectList>, ApiError> {
+    let projects = blocking(&state, |d| d.list_projects()).await?;
+    Ok(Json(ProjectList {
+        total: projects.len(),
+        projects: projects.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// A project's status by id (admin).
+#[utoipa::path(
+    get,
+    path = "/projects/{project_id}",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("project_id" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The project's status", body = ProjectStatus),
+        (status = 401, description = "No X-Admin-Key", body = ErrorBody),
+        (status = 403, description = "Wrong X-Admin-Key, or no ADMIN_API_KEY on the server", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn get_project(
+    State(state): St,
+    _: Admin,
+    Path(project_id): Path<String>,
+) -> Result<Json<ProjectStatus>, ApiError> {
+    let st = blocking(&state, move |d| d.project_status(&project_id)).await?;
+    Ok(Json(st.into()))
+}
+
+/// Deletes a project (admin): its key stops working at once and its data is removed.
+#[utoipa::path(
+    delete,
+    path = "/projects/{project_id}",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("project_id" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "Deleted", body = ProjectDeleted),
+        (status = 401, description = "No X-Admin-Key", body = ErrorBody),
+        (status = 403, description = "Wrong X-Admin-Key, or no ADMIN_API_KEY on the server", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn delete_project(
+    State(state): St,
+    _: Admin,
+    Path(project_id): Path<String>,
+) -> Result<Json<ProjectDeleted>, ApiError> {
+    let id = project_id.clone();
+    blocking(&state, move |d| d.delete_project(&id)).await?;
+    Ok(Json(ProjectDeleted {
+        deleted: true,
+        project_id,
+    }))
+}
+
+/// Replaces a project's key by id (admin): revokes the current key, returns the new one.
+#[utoipa::path(
+    post,
+    path = "/projects/{project_id}/rotate-key",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("project_id" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The new key (shown only here)", body = RotatedKey),
+        (status = 401, description = "No X-Admin-Key", body = ErrorBody),
+        (status = 403, description = "Wrong X-Admin-Key, or no ADMIN_API_KEY on the server", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn rotate_key_by_id(
+    State(state): St,
+    _: Admin,
+    Path(project_id): Path<String>,
+) -> Result<Json<RotatedKey>, ApiError> {
+    let id = project_id.clone();
+    let api_key = blocking(&state, move |d| d.rotate_key_by_id(&id)).await?;
+    Ok(Json(RotatedKey {
+        project_id,
+        api_key,
+    }))
+}
+
+/// Scores one log line.
+#[utoipa::path(
+    post,
+    path = "/detect",
+    tag = "detection",
+    security(("api_key" = [])),
+    request_body = DetectRequest,
+    responses(
+        (status = 200, description = "The verdict on the line", body = Detection),
+        (status = 400, description = "Malformed JSON, unknown field or invalid value", body = ErrorBody),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn detect(
+    State(state): St,
+    TenantKey(key): TenantKey,
+    ApiJson(req): ApiJson<DetectRequest>,
+) -> Result<Json<Detection>, ApiError> {
+    let sink = state.sink.clone();
+    let record = LogRecord::from(req);
+    let d = blocking(&state, move |d| {
+        let line = sink.enabled().then(|| record.log_line.clone());
+        let detection = d.detect(&key, record)?;
+        if let Some(line) = line {
+            sink.offer(
+                std::iter::once(line.as_str()),
+                std::slice::from_ref(&detection),
+            );
+        }
+        Ok(detection)
+    })
+    .await?;
+    Ok(Json(d.into()))
+}
+
+/// Scores lines in order (faster per line than `/detect`).
+#[utoipa::path(
+    post,
+    path = "/detect/batch",
+    tag = "detection",
+    security(("api_key" = [])),
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "One verdict per line, in order", body = BatchDetection),
+        (status = 400, description = "Malformed JSON, unknown field, empty batch or invalid value", body = ErrorBody),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 413, description = "Body too large, or more lines than LOGSENTINEL_MAX_BATCH_SIZE (code BATCH_TOO_LARGE)", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn detect_batch(
+    State(state): St,
+    TenantKey(key): TenantKey,
+    ApiJson(req): ApiJson<BatchRequest>,
+) -> Result<Json<BatchDetection>, ApiError> {
+    if req.logs.len() > state.max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BATCH_TOO_LARGE",
+            format!(
+                "batch of {} lines exceeds the limit of {} (LOGSENTINEL_MAX_BATCH_SIZE)",
+                req.logs.len(),
+                state.max_batch
+            ),
+        ));
+    }
+    let sink = state.sink.clone();
+    let records: Vec<LogRecord> = req.logs.into_iter().map(LogRecord::from).collect();
+    let b = blocking(&state, move |d| {
+        let batch = d.detect_batch(&key, &records)?;
+        sink.offer(records.iter().map(|r| r.log_line.as_str()), &batch.results);
+        Ok(batch)
+    })
+    .await?;
+    Ok(Json(b.into()))
+}
+
+/// The project's status.
+#[utoipa::path(
+    get,
+    path = "/project/status",
+    tag = "project",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The project's status", body = ProjectStatus),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn project_status(
+    State(state): St,
+    TenantKey(key): TenantKey,
+) -> Result<Json<ProjectStatus>, ApiError> {
+    let st = blocking(&state, move |d| d.status(&key)).await?;
+    Ok(Json(st.into()))
+}
+
+/// Replaces the project's API key: the presented key stops working at once.
+#[utoipa::path(
+    post,
+    path = "/project/rotate-key",
+    tag = "project",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The new key (shown only here)", body = RotatedKey),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn rotate_key(
+    State(state): St,
+    TenantKey(key): TenantKey,
+) -> Result<Json<RotatedKey>, ApiError> {
+    let rotated = blocking(&state, move |d| {
+        let project_id = d.status(&key)?.project_id;
+        let api_key = d.rotate_key(&key)?;
+        Ok(RotatedKey {
+            project_id,
+            api_key,
+        })
+    })
+    .await?;
+    Ok(Json(rotated))
+}
+
+/// Drops every open session of the project, without verdicts.
+#[utoipa::path(
+    post,
+    path = "/project/reset-sessions",
+    tag = "project",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "How many sessions were dropped", body = SessionsReset),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn reset_sessions(
+    State(state): St,
+    TenantKey(key): TenantKey,
+) -> Result<Json<SessionsReset>, ApiError> {
+    let n = blocking(&state, move |d| d.reset_sessions(&key)).await?;
+    Ok(Json(SessionsReset {
+        status: "ok".into(),
+        sessions_reset: n,
+    }))
+}
+
+/// Takes the verdicts of sessions that closed (idle timeout on log time, eviction, explicit close),
+/// oldest first. Taken verdicts leave the queue.
+#[utoipa::path(
+    get,
+    path = "/project/session-verdicts",
+    tag = "project",
+    security(("api_key" = [])),
+    params(VerdictsQuery),
+    responses(
+        (status = 200, description = "Verdicts, oldest first", body = SessionVerdicts),
+        (status = 400, description = "Invalid `max`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn session_verdicts(
+    State(state): St,
+    TenantKey(key): TenantKey,
+    ApiQuery(q): ApiQuery<VerdictsQuery>,
+) -> Result<Json<SessionVerdicts>, ApiError> {
+    let max = q.max.unwrap_or(100);
+    if !(1..=10_000u64).contains(&max) {
+        return Err(logsentinel::Error::invalid_input("max must be between 1 and 10000").into());
+    }
+    let verdicts = blocking(&state, move |d| d.poll_session_verdicts(&key, max as usize)).await?;
+    Ok(Json(SessionVerdicts {
+        count: verdicts.len(),
+        verdicts: verdicts.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Closes one session now and returns its verdict (also queued for `/project/session-verdicts`).
+#[utoipa::path(
+    post,
+    path = "/project/close-session",
+    tag = "project",
+    security(("api_key" = [])),
+    request_body = CloseSessionRequest,
+    responses(
+        (status = 200, description = "Whether it was open, and its verdict", body = SessionClosed),
+        (status = 400, description = "Malformed JSON or unknown field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn close_session(
+    State(state): St,
+    TenantKey(key): TenantKey,
+    ApiJson(req): ApiJson<CloseSessionRequest>,
+) -> Result<Json<SessionClosed>, ApiError> {
+    let v = blocking(&state, move |d| d.close_session(&key, &req.session_id)).await?;
+    Ok(Json(SessionClosed {
+        closed: v.is_some(),
+        verdict: v.map(Into::into),
+    }))
+}
+
+/// The shared teacher (admin).
+#[utoipa::path(
+    get,
+    path = "/admin/teacher",
+    tag = "admin",
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The teacher", body = TeacherInfo),
+        (status = 401, description = "No X-Admin-Key", body = ErrorBody),
+        (status = 403, description = "Wrong X-Admin-Key, or no ADMIN_API_KEY on the server", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn teacher_info(State(state): St, _: Admin) -> Result<Json<TeacherInfo>, ApiError> {
+    let t = blocking(&state, |d| d.teacher_info()).await?;
+    Ok(Json(t.into()))
+}
+
+/// Starts a teacher update on data pooled from all projects (admin). Returns at once with its job.
+#[utoipa::path(
+    post,
+    path = "/admin/teacher/update",
+    tag = "admin",
+    security(("admin_key" = [])),
+    responses(
+        (status = 202, description = "Started (or already running)", body = TeacherUpdateStarted),
+        (status = 401, description = "No X-Admin-Key", body = ErrorBody),
+        (status = 403, description = "Wrong X-Admin-Key, or no ADMIN_API_KEY on the server", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn teacher_update(
+    State(state): St,
+    _: Admin,
+) -> Result<(StatusCode, Json<TeacherUpdateStarted>), ApiError> {
+    let started = blocking(&state, |d| {
+        let was_running = d.teacher_info()?.update_in_progress;
+        let job = d.force_teacher_update()?;
+        Ok(TeacherUpdateStarted {
+            status: if was_running {
+                "already_running"
+            } else {
+                "started"
+            }
+            .into(),
+            job: job.status().into(),
+        })
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(started)))
+}
+
+/// The teacher update history, oldest first (admin).
+#[utoipa::path(
+    get,
+    path = "/admin/update-history",
+    tag = "admin",
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "Teacher updates, oldest first", body = UpdateHistory),
+        (status = 401, description = "No X-Admin-Key", body = ErrorBody),
+        (status = 403, description = "Wrong X-Admin-Key, or no ADMIN_API_KEY on the server", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn update_history(State(state): St, _: Admin) -> Result<Json<UpdateHistory>, ApiError> {
+    let h = blocking(&state, |d| d.update_history()).await?;
+    Ok(Json(UpdateHistory {
+        total: h.len(),
+        updates: h.into_iter().map(Into::into).collect(),
+    }))
+}
