@@ -102,11 +102,9 @@ impl TenantDetector {
                 .blob(&project_blob(&id, "miner"))?
                 .map(|b| serde_json::from_slice(&b))
                 .transpose()?;
-            let samples: Option<Samples> = store
-                .blob(&project_blob(&id, "samples"))?
-                .map(|b| serde_json::from_slice(&b))
-                .transpose()?;
-            let state = ProjectState::new(record, miner, samples, &config)?;
+            // Samples stay in storage until the project is fed (thousands of idle projects open fast
+            // and small).
+            let state = ProjectState::new(record, miner, None, &config)?;
             projects.insert(id, Arc::new(Mutex::new(state)));
         }
         let keys = store.keys()?.into_iter().collect();
@@ -157,12 +155,7 @@ impl TenantDetector {
     /// Creates a project. The returned API key is shown only here.
     pub fn create_project(&self, new: NewProject) -> Result<CreatedProject> {
         let inner = self.live()?;
-        let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(Error::invalid_input(
-                "project name must be 1 to 200 printable characters",
-            ));
-        }
+        let name = validate_project_name(&new.name)?;
         let warmup = new
             .warmup_threshold
             .unwrap_or(inner.config.warmup_threshold);
@@ -196,8 +189,14 @@ impl TenantDetector {
             training_pending: false,
             last_training_error: None,
             last_training_secs: None,
+            stored_sequences: 0,
         };
-        let state = ProjectState::new(record.clone(), None, None, &inner.config)?;
+        let state = ProjectState::new(
+            record.clone(),
+            None,
+            Some(Samples::default()),
+            &inner.config,
+        )?;
         inner
             .store
             .create_project(&id, &serde_json::to_vec(&record)?, &key_hash)?;
@@ -212,6 +211,82 @@ impl TenantDetector {
             project_name: record.name,
             api_key: key,
             warmup_threshold: warmup,
+        })
+    }
+
+    /// Creates a project that starts from another project's learned state (admin): its format,
+    /// session pattern, rules, templates, training samples and student, under a new id and key. A
+    /// staging copy of a production tenant, or many tenants seeded from one, skip the warmup.
+    pub fn fork_project(&self, source_project_id: &str, name: &str) -> Result<CreatedProject> {
+        let inner = self.live()?;
+        let name = validate_project_name(name)?;
+        let slot = inner.project_slot(source_project_id)?;
+        let key = generate_key()?;
+        let key_hash = hash_key(&key);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let now = inner.clock.now();
+        let (record, miner, mut blobs) = {
+            let st = slot.lock();
+            if st.deleted {
+                return Err(Error::ProjectNotFound {
+                    id: source_project_id.to_string(),
+                });
+            }
+            let mut record = st.record.clone();
+            record.id = id.clone();
+            record.name = name.to_string();
+            record.key_hash = key_hash.to_hex();
+            record.created_at = now;
+            record.last_activity = now;
+            record.training_pending = false;
+            record.last_training_error = None;
+            let samples = match st.samples() {
+                Some(samples) => Some(crate::store::encode(samples)?),
+                None => inner
+                    .store
+                    .blob(&project_blob(source_project_id, "samples"))?,
+            };
+            let blobs = vec![
+                ("miner", serde_json::to_vec(&st.miner)?),
+                (
+                    "samples",
+                    match samples {
+                        Some(bytes) => bytes,
+                        None => crate::store::encode(&Samples::default())?,
+                    },
+                ),
+            ];
+            (record, st.miner.clone(), blobs)
+        };
+        if record.has_student {
+            // The student was committed with `has_student`, so storage holds it.
+            for part in ["student", "student_meta"] {
+                let bytes = inner
+                    .store
+                    .blob(&project_blob(source_project_id, part))?
+                    .ok_or_else(|| {
+                        Error::storage(format!(
+                            "{part} of project {source_project_id} missing from storage"
+                        ))
+                    })?;
+                blobs.push((part, bytes));
+            }
+        }
+        let state = ProjectState::new(record.clone(), Some(miner), None, &inner.config)?;
+        inner
+            .store
+            .create_project_with(&id, &serde_json::to_vec(&record)?, &key_hash, &blobs)?;
+        inner
+            .projects
+            .write()
+            .insert(id.clone(), Arc::new(Mutex::new(state)));
+        inner.keys.write().insert(key_hash, id.clone());
+        Ok(CreatedProject {
+            es_index_pattern: format!("logs-{id}"),
+            project_id: id,
+            project_name: record.name,
+            api_key: key,
+            warmup_threshold: record.warmup_threshold,
         })
     }
 
@@ -377,7 +452,7 @@ impl TenantDetector {
             if st.deleted {
                 return Err(Error::InvalidApiKey);
             }
-            inner.ensure_student_loaded(&mut st)?;
+            inner.ensure_loaded(&mut st)?;
             let ctx = LineContext {
                 config: &inner.config,
                 teacher: &teacher,
@@ -409,7 +484,7 @@ impl TenantDetector {
         let teacher = inner.teacher_view.read().clone();
         let verdicts = {
             let mut st = slot.lock();
-            inner.ensure_student_loaded(&mut st)?;
+            inner.ensure_loaded(&mut st)?;
             st.close_sessions(&teacher, Some(session_id))
         };
         inner.deliver(&verdicts);
@@ -423,7 +498,7 @@ impl TenantDetector {
         let teacher = inner.teacher_view.read().clone();
         let verdicts = {
             let mut st = slot.lock();
-            inner.ensure_student_loaded(&mut st)?;
+            inner.ensure_loaded(&mut st)?;
             let v = st.close_sessions(&teacher, None);
             inner.after_lines(&mut st)?;
             v
@@ -507,10 +582,14 @@ impl TenantDetector {
             .lock()
             .as_ref()
             .is_some_and(|j| !j.status().state.is_finished());
+        let mut with_samples = 0;
         for s in &slots {
             let st = s.lock();
             if st.student.is_some() {
                 students += 1;
+            }
+            if st.samples().is_some() {
+                with_samples += 1;
             }
             if st.phase() == Phase::Training {
                 training = true;
@@ -522,6 +601,7 @@ impl TenantDetector {
             total_projects: slots.len(),
             active_student_models: students,
             loaded_student_bytes: inner.loaded_students().1,
+            projects_with_samples_loaded: with_samples,
             training_in_progress: training,
         })
     }
@@ -639,12 +719,19 @@ impl Inner {
     }
 
     /// Training trigger and group commit after lines were processed (project lock held).
+    /// Loads what a call feeding the project needs: its samples and its student (project lock held).
+    fn ensure_loaded(&self, st: &mut ProjectState) -> Result<()> {
+        st.load_samples(&self.store)?;
+        self.ensure_student_loaded(st)
+    }
+
     fn after_lines(&self, st: &mut ProjectState) -> Result<()> {
         self.maybe_start_training(st);
         let now = self.clock.now();
         if st.needs_commit(&self.config, now) {
             let writes = st.persist_writes(now)?;
             self.store.commit(writes)?;
+            st.mark_persisted();
         }
         Ok(())
     }
@@ -722,8 +809,22 @@ impl Inner {
             let slot = self.projects.read().get(&id).cloned();
             if let Some(slot) = slot {
                 // Dropping the student frees it once no in-flight call holds it; the next line of the
-                // project reloads it from storage (session caches rebuild from their history).
-                slot.lock().student = None;
+                // project reloads it from storage (session caches rebuild from their history). A
+                // project idle enough to lose its student also gives its samples back to storage.
+                let mut st = slot.lock();
+                st.student = None;
+                if st.samples_dirty() && !st.deleted {
+                    let now = self.clock.now();
+                    let committed = st
+                        .persist_writes(now)
+                        .and_then(|writes| self.store.commit(writes));
+                    if committed.is_err() {
+                        // Kept in memory; the next group commit retries.
+                        continue;
+                    }
+                    st.mark_persisted();
+                }
+                st.spill_samples();
             }
         }
     }
@@ -742,4 +843,15 @@ impl Drop for Inner {
             let _ = self.flush_all();
         }
     }
+}
+
+/// The trimmed project name, when it is 1 to 200 printable characters.
+fn validate_project_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(Error::invalid_input(
+            "project name must be 1 to 200 printable characters",
+        ));
+    }
+    Ok(name)
 }

@@ -101,8 +101,9 @@ impl NewProject {
     }
 }
 
-/// A created project, with its API key: the only time the key is shown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A created project, with its API key: the only time the key is shown. `Debug` leaves the key out
+/// (a logged `{:?}` must not leak it); the field and serialization carry it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatedProject {
     /// Project id.
     pub project_id: String,
@@ -114,6 +115,18 @@ pub struct CreatedProject {
     pub warmup_threshold: u64,
     /// Index name, `logs-{project_id}`.
     pub es_index_pattern: String,
+}
+
+impl std::fmt::Debug for CreatedProject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedProject")
+            .field("project_id", &self.project_id)
+            .field("project_name", &self.project_name)
+            .field("api_key", &"sk-<redacted>")
+            .field("warmup_threshold", &self.warmup_threshold)
+            .field("es_index_pattern", &self.es_index_pattern)
+            .finish()
+    }
 }
 
 /// Which model scored a line.
@@ -369,6 +382,9 @@ pub struct Health {
     pub active_student_models: usize,
     /// Bytes of the loaded students' models (counted against `student_memory_budget_bytes`).
     pub loaded_student_bytes: usize,
+    /// Projects whose training samples are in memory; the others (idle past warmup, or not fed since
+    /// the detector opened) hold only their record and templates.
+    pub projects_with_samples_loaded: usize,
     /// Whether any training job runs.
     pub training_in_progress: bool,
 }

@@ -113,9 +113,15 @@ fn whole_lifecycle_then_restart_serves_the_same_student() {
     assert_eq!(st.template_count, templates_before);
     assert!(st.has_student_model);
     assert!(det.health().unwrap().teacher_loaded);
+    assert_eq!(
+        det.health().unwrap().projects_with_samples_loaded,
+        0,
+        "samples stay in storage until the project is fed"
+    );
     assert_eq!(det.update_history().unwrap().len(), 1);
     let more = hdfs_lines(3200);
     let d = det.detect_batch(&key, &records(&more[3000..])).unwrap();
+    assert_eq!(det.health().unwrap().projects_with_samples_loaded, 1);
     assert!(d
         .results
         .iter()
@@ -467,6 +473,25 @@ fn students_beyond_the_memory_budget_are_evicted_and_reload_on_demand() {
             "only the last used stays loaded"
         );
     }
+    // keys[0] was evicted (its samples went back to storage): its status still counts them, and a
+    // teacher update pools them from storage.
+    let sequences = det.status(&keys[0]).unwrap().training_sequences;
+    assert_eq!(
+        det.health().unwrap().projects_with_samples_loaded,
+        1,
+        "the evicted project's samples went back to storage"
+    );
+    det.force_teacher_update()
+        .unwrap()
+        .wait(Some(Duration::from_secs(300)))
+        .unwrap();
+    let update = det.update_history().unwrap().pop().unwrap();
+    assert!(update.success, "{update:?}");
+    assert_eq!(
+        update.projects, 2,
+        "the idle project's spilled samples are pooled"
+    );
+    assert_eq!(det.status(&keys[0]).unwrap().training_sequences, sequences);
     for k in &keys {
         let d = det.detect(k, LogRecord::new(&lines[1550])).unwrap();
         assert_eq!(
@@ -480,4 +505,66 @@ fn students_beyond_the_memory_budget_are_evicted_and_reload_on_demand() {
             "reloaded, not retrained"
         );
     }
+}
+
+#[test]
+fn a_forked_project_starts_from_the_source_state_and_lives_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = hdfs_lines(1600);
+    let (fork_key, fork_id, source_key) = {
+        let det = TenantDetector::open(tiny_config(dir.path())).unwrap();
+        let source = det
+            .create_project(
+                NewProject::named("production")
+                    .warmup_threshold(1000)
+                    .format(LogFormat::Hdfs),
+            )
+            .unwrap();
+        stream(&det, &source.api_key, &lines[..1400]);
+        assert_eq!(det.status(&source.api_key).unwrap().phase, Phase::Active);
+        let before = det.status(&source.api_key).unwrap();
+
+        let fork = det.fork_project(&source.project_id, " staging ").unwrap();
+        assert_eq!(fork.project_name, "staging");
+        assert_ne!(fork.project_id, source.project_id);
+        assert_ne!(fork.api_key, source.api_key);
+        assert!(matches!(
+            det.fork_project("no-such-project", "x").unwrap_err(),
+            Error::ProjectNotFound { .. }
+        ));
+        assert!(matches!(
+            det.fork_project(&source.project_id, "").unwrap_err(),
+            Error::InvalidInput { .. }
+        ));
+        let st = det.status(&fork.api_key).unwrap();
+        assert_eq!(st.phase, Phase::Active, "the fork skips the warmup");
+        assert_eq!(st.template_count, before.template_count);
+        assert_eq!(st.training_sequences, before.training_sequences);
+        // Same student, same (fresh) session context: the same scores.
+        det.reset_sessions(&source.api_key).unwrap();
+        let a = det
+            .detect(&fork.api_key, LogRecord::new(&lines[1500]))
+            .unwrap();
+        let b = det
+            .detect(&source.api_key, LogRecord::new(&lines[1500]))
+            .unwrap();
+        assert_eq!(a.model_type, ModelType::Student);
+        assert_eq!(a.template_id, b.template_id);
+        assert_eq!(
+            a.anomaly_score, b.anomaly_score,
+            "the same student scores alike"
+        );
+        assert_eq!(
+            det.status(&fork.api_key).unwrap().training.students_trained,
+            1
+        );
+        (fork.api_key, fork.project_id, source.api_key)
+    };
+    // Both survive a restart; deleting the source leaves the fork serving its student.
+    let det = TenantDetector::open(tiny_config(dir.path())).unwrap();
+    let source_id = det.status(&source_key).unwrap().project_id;
+    det.delete_project(&source_id).unwrap();
+    assert_eq!(det.status(&fork_key).unwrap().project_id, fork_id);
+    let d = det.detect(&fork_key, LogRecord::new(&lines[1550])).unwrap();
+    assert_eq!(d.model_type, ModelType::Student);
 }

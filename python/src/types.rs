@@ -326,6 +326,10 @@ record! {
         total_projects: val,
         /// Students loaded in memory.
         active_student_models: val,
+        /// Bytes of the loaded students' models.
+        loaded_student_bytes: val,
+        /// Projects whose training samples are in memory.
+        projects_with_samples_loaded: val,
         /// Whether any training job runs.
         training_in_progress: val,
     }

@@ -16,15 +16,25 @@ pub struct DetectBenchArgs {
     /// Warmup threshold of the benchmark projects.
     #[arg(long, default_value_t = 10_000)]
     warmup: u64,
-    /// Idle projects created for the memory measurement.
+    /// Idle projects past warmup (forks of a trained tiny-model project) for the memory measurement.
     #[arg(long, default_value_t = 2_000)]
     idle_projects: usize,
+    /// Projects of the scale run (0 skips it): `--students` of them forks of a trained project with
+    /// their student loaded, the others new.
+    #[arg(long, default_value_t = 10_000)]
+    projects: usize,
+    /// Projects of the scale run with a loaded student.
+    #[arg(long, default_value_t = 1_000)]
+    students: usize,
     /// Lines per detect_batch call.
     #[arg(long, default_value_t = 512)]
     batch: usize,
     /// Tiny models (a quick smoke run; figures are not the product's).
     #[arg(long)]
     tiny: bool,
+    /// Times each throughput figure is measured; the median is reported (a busy machine's noise).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
 }
 
 fn rss_kib() -> u64 {
@@ -59,6 +69,21 @@ fn batch_rate(
         det.detect_batch(key, &recs)?;
     }
     Ok(lines.len() as f64 / started.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// The median of `repeat` measurements of [`batch_rate`].
+fn median_batch_rate(
+    det: &TenantDetector,
+    key: &str,
+    lines: &[String],
+    batch: usize,
+    repeat: usize,
+) -> Result<f64, Error> {
+    let mut rates = (0..repeat.max(1))
+        .map(|_| batch_rate(det, key, lines, batch))
+        .collect::<Result<Vec<_>, _>>()?;
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[rates.len() / 2])
 }
 
 /// Latencies (µs, sorted) of single `detect` calls.
@@ -115,15 +140,9 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
         config = config.tiny_models();
     }
     config.training_threads = 1;
-    // Memory first, while the heap is fresh: idle projects (created, no model, no open session).
-    let idle_dir = tempfile::tempdir().map_err(|e| Error::storage(e.to_string()))?;
-    let idle_det = TenantDetector::open(Config::with_storage_dir(idle_dir.path()))?;
-    let before = rss_kib();
-    for i in 0..args.idle_projects {
-        idle_det.create_project(NewProject::named(format!("idle-{i}")))?;
-    }
-    let per_idle = (rss_kib().saturating_sub(before)) as f64 / args.idle_projects as f64;
-    drop(idle_det);
+    // Memory first, while the heap is fresh: idle projects past warmup (no model loaded, no open
+    // session), measured after a restart, per project.
+    let per_idle = idle_project_kib(&lines, args.idle_projects)?;
 
     let det = TenantDetector::open(config)?;
     let active_lines = &lines[w..];
@@ -144,7 +163,7 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
     );
 
     // Throughput, one calling thread.
-    let student_rate = batch_rate(&det, &a, active_lines, args.batch)?;
+    let student_rate = median_batch_rate(&det, &a, active_lines, args.batch, args.repeat)?;
     let teacher_key = det
         .create_project(
             NewProject::named("bench-teacher")
@@ -152,7 +171,8 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
                 .format(LogFormat::Hdfs),
         )?
         .api_key;
-    let teacher_rate = batch_rate(&det, &teacher_key, active_lines, args.batch)?;
+    let teacher_rate =
+        median_batch_rate(&det, &teacher_key, active_lines, args.batch, args.repeat)?;
     let lat = latencies(&det, &a, &active_lines[..active_lines.len().min(5_000)])?;
     println!("| measure | value |");
     println!("|---|---|");
@@ -243,7 +263,7 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
 
     let h = det.health()?;
     println!(
-        "| RSS per idle project ({} created) | {per_idle:.1} KiB |",
+        "| RSS per idle project past warmup ({} projects, after a restart) | {per_idle:.1} KiB |",
         args.idle_projects
     );
     println!(
@@ -251,6 +271,105 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
         h.active_student_models,
         h.loaded_student_bytes as f64 / h.active_student_models.max(1) as f64 / (1 << 20) as f64,
         rss_kib() as f64 / 1024.0
+    );
+    drop(det);
+    if args.projects > 0 {
+        scale_run(&cold_dir, &a, active_lines, args.projects, args.students)?;
+    }
+    Ok(())
+}
+
+/// RSS (KiB) per idle project past warmup: tiny-model forks of one trained project (the samples and
+/// templates an idle project keeps do not depend on the model size), counted after a restart.
+fn idle_project_kib(lines: &[String], projects: usize) -> Result<f64, Error> {
+    if projects == 0 {
+        return Ok(0.0);
+    }
+    let dir = tempfile::tempdir().map_err(|e| Error::storage(e.to_string()))?;
+    let config = Config::with_storage_dir(dir.path()).tiny_models();
+    {
+        let det = TenantDetector::open(config.clone())?;
+        let warmup = 10_000.min(lines.len() / 2) as u64;
+        let key = trained_project(&det, "idle-source", lines, warmup)?;
+        det.close_all_sessions(&key)?;
+        let source = det.status(&key)?.project_id;
+        for i in 0..projects {
+            det.fork_project(&source, &format!("idle-{i}"))?;
+        }
+        det.close()?;
+    }
+    let before = rss_kib();
+    let det = TenantDetector::open(config)?;
+    let h = det.health()?;
+    let per_project = rss_kib().saturating_sub(before) as f64 / h.total_projects.max(1) as f64;
+    if h.active_student_models != 0 || h.projects_with_samples_loaded != 0 {
+        return Err(Error::model(
+            "idle projects loaded models or samples at open",
+        ));
+    }
+    Ok(per_project)
+}
+
+/// `projects` projects in one process, `students` of them (forks of the trained project `key`)
+/// with a loaded student: RSS, and the cold loads of every student from redb.
+fn scale_run(
+    dir: &std::path::Path,
+    key: &str,
+    lines: &[String],
+    projects: usize,
+    students: usize,
+) -> Result<(), Error> {
+    let students = students.min(projects);
+    let source = {
+        let det = TenantDetector::open(Config::with_storage_dir(dir))?;
+        let source = det.status(key)?.project_id;
+        let t = Instant::now();
+        for i in 1..students {
+            det.fork_project(&source, &format!("scale-student-{i}"))?;
+        }
+        for i in students..projects {
+            det.create_project(NewProject::named(format!("scale-{i}")).format(LogFormat::Hdfs))?;
+        }
+        eprintln!(
+            "scale run: {} forks and {} new projects written in {:.1} s",
+            students.saturating_sub(1),
+            projects - students,
+            t.elapsed().as_secs_f64()
+        );
+        det.close()?;
+        source
+    };
+    let before = rss_kib();
+    let det = TenantDetector::open(Config::with_storage_dir(dir))?;
+    let ids: Vec<String> = det
+        .list_projects()?
+        .into_iter()
+        .filter(|p| p.project_id == source || p.project_name.starts_with("scale-student-"))
+        .map(|p| p.project_id)
+        .collect();
+    let mut loads = Vec::with_capacity(ids.len());
+    for id in &ids {
+        // Admin access by id: a fresh key for each fork (keys are shown once).
+        let key = det.rotate_key_by_id(id)?;
+        let t = Instant::now();
+        det.detect(&key, LogRecord::new(&lines[0]))?;
+        loads.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    loads.sort_by(f64::total_cmp);
+    let h = det.health()?;
+    println!(
+        "| {} projects, {} with a loaded student: RSS | {:.0} MiB ({:.0} MiB over the empty process) |",
+        h.total_projects,
+        h.active_student_models,
+        rss_kib() as f64 / 1024.0,
+        rss_kib().saturating_sub(before) as f64 / 1024.0
+    );
+    println!(
+        "| cold load of a student, first detect, {} students: p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
+        loads.len(),
+        percentile(&loads, 0.5),
+        percentile(&loads, 0.99),
+        percentile(&loads, 1.0)
     );
     Ok(())
 }

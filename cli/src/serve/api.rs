@@ -970,6 +970,9 @@ pub struct Health {
     pub active_student_models: usize,
     /// Bytes of the loaded students' models (counted against the student memory budget).
     pub loaded_student_bytes: usize,
+    /// Projects whose training samples are in memory (the others hold only their record and
+    /// templates).
+    pub projects_with_samples_loaded: usize,
     /// Whether any training job runs.
     pub training_in_progress: bool,
 }
@@ -982,6 +985,7 @@ impl From<core::Health> for Health {
             total_projects,
             active_student_models,
             loaded_student_bytes,
+            projects_with_samples_loaded,
             training_in_progress,
         } = h;
         Self {
@@ -990,6 +994,7 @@ impl From<core::Health> for Health {
             total_projects,
             active_student_models,
             loaded_student_bytes,
+            projects_with_samples_loaded,
             training_in_progress,
         }
     }
@@ -1268,6 +1273,7 @@ mod tests {
             total_projects: 2,
             active_student_models: 1,
             loaded_student_bytes: 1024,
+            projects_with_samples_loaded: 2,
             training_in_progress: false,
         });
         same::<_, TeacherUpdate>(core::TeacherUpdate {

@@ -155,25 +155,7 @@ fn to_vec(t: &candle_core::Tensor) -> Result<Vec<f32>> {
 impl InferenceModel {
     /// Extracts the weights of `m` (computing the folded token embeddings once).
     pub fn from_model(m: &SeqModel) -> Result<Self> {
-        let cfg = m.config().clone();
-        cfg.validate()?;
-        let d = cfg.d_model;
-        let vocab = cfg.vocab_size;
         let net = m.net();
-        let emb = to_vec(&m.embeddings()?)?;
-        if emb.len() != vocab * d {
-            return Err(Error::model("embedding matrix has an unexpected size"));
-        }
-        let mut head = vec![0f32; (d + 1) * vocab];
-        for v in 0..vocab {
-            for j in 0..d {
-                head[j * vocab + v] = emb[v * d + j];
-            }
-        }
-        let bias = to_vec(&net.out_bias)?;
-        head[d * vocab..].copy_from_slice(&bias);
-        head[d * vocab + PAD as usize] = HEAD_MASKED;
-        head[d * vocab + BOS as usize] = HEAD_MASKED;
         let layers = net
             .blocks
             .iter()
@@ -194,6 +176,74 @@ impl InferenceModel {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        Self::from_parts(
+            m.config().clone(),
+            to_vec(&m.embeddings()?)?,
+            to_vec(&net.out_bias)?,
+            layers,
+            to_vec(&net.lnf_w)?,
+            to_vec(&net.lnf_b)?,
+        )
+    }
+
+    /// Builds the engine straight from the bytes of [`SeqModel::to_bytes`], without candle tensors:
+    /// the cold load of a student. The token embeddings are the id embeddings as stored, which is
+    /// what a model without word-piece embeddings in use (a student) computes.
+    pub fn from_weight_bytes(bytes: &[u8], cfg: SeqModelConfig) -> Result<Self> {
+        let mut w = SeqModel::read_weights(bytes, &cfg)?;
+        let mut take = |name: String| {
+            w.remove(&name)
+                .ok_or_else(|| Error::model(format!("model weights lack tensor {name}")))
+        };
+        let layers = (0..cfg.n_layers)
+            .map(|i| {
+                let mut t = |n: &str| take(format!("blocks.{i}.{n}"));
+                Ok(Layer {
+                    ln1_w: t("ln1.weight")?,
+                    ln1_b: t("ln1.bias")?,
+                    wqkv: t("attn.qkv.weight")?,
+                    bqkv: t("attn.qkv.bias")?,
+                    wo: t("attn.out.weight")?,
+                    bo: t("attn.out.bias")?,
+                    ln2_w: t("ln2.weight")?,
+                    ln2_b: t("ln2.bias")?,
+                    w1: t("ffn.up.weight")?,
+                    b1: t("ffn.up.bias")?,
+                    w2: t("ffn.down.weight")?,
+                    b2: t("ffn.down.bias")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let emb = take("tok.ids".into())?;
+        let bias = take("head.bias".into())?;
+        let lnf_w = take("final_ln.weight".into())?;
+        let lnf_b = take("final_ln.bias".into())?;
+        Self::from_parts(cfg, emb, bias, layers, lnf_w, lnf_b)
+    }
+
+    fn from_parts(
+        cfg: SeqModelConfig,
+        emb: Vec<f32>,
+        bias: Vec<f32>,
+        layers: Vec<Layer>,
+        lnf_w: Vec<f32>,
+        lnf_b: Vec<f32>,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let d = cfg.d_model;
+        let vocab = cfg.vocab_size;
+        if emb.len() != vocab * d || bias.len() != vocab {
+            return Err(Error::model("embedding matrix has an unexpected size"));
+        }
+        let mut head = vec![0f32; (d + 1) * vocab];
+        for (v, row) in emb.chunks_exact(d).enumerate() {
+            for (j, &x) in row.iter().enumerate() {
+                head[j * vocab + v] = x;
+            }
+        }
+        head[d * vocab..].copy_from_slice(&bias);
+        head[d * vocab + PAD as usize] = HEAD_MASKED;
+        head[d * vocab + BOS as usize] = HEAD_MASKED;
         let mut me = Self {
             d,
             heads: cfg.n_heads,
@@ -204,8 +254,8 @@ impl InferenceModel {
             emb,
             head,
             layers,
-            lnf_w: to_vec(&net.lnf_w)?,
-            lnf_b: to_vec(&net.lnf_b)?,
+            lnf_w,
+            lnf_b,
             inv_freq: rope_angles(&cfg),
             start: SessionState {
                 pos: 0,
@@ -952,6 +1002,39 @@ mod tests {
                 assert_eq!(x.top.len(), y.top.len());
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn loading_from_weight_bytes_equals_loading_through_candle() -> Result<()> {
+        let dev = Device::Cpu;
+        let cfg = SeqModelConfig::tiny(40);
+        let trained = SeqModel::new(cfg.clone(), words(40, 64), &dev, 9)?;
+        sharpen(&trained, 6.0)?;
+        let bytes = trained.to_bytes()?;
+        // A student: no word pieces in use.
+        let via_candle = InferenceModel::from_model(&SeqModel::from_bytes(
+            &bytes,
+            cfg.clone(),
+            vec![Vec::new(); 40],
+            &dev,
+        )?)?;
+        let direct = InferenceModel::from_weight_bytes(&bytes, cfg.clone())?;
+        let (mut a, mut b) = (via_candle.new_session(), direct.new_session());
+        let mut rng = SplitMix64::new(3);
+        for _ in 0..40 {
+            let t = rng.below(40) as u32;
+            assert_eq!(
+                via_candle.observe(&mut a, t, 3),
+                direct.observe(&mut b, t, 3)
+            );
+        }
+        assert_eq!(a, b);
+        // Damaged or mismatched bytes are errors, never a panic.
+        for cut in [0, 7, 8, 100, bytes.len() - 1] {
+            assert!(InferenceModel::from_weight_bytes(&bytes[..cut], cfg.clone()).is_err());
+        }
+        assert!(InferenceModel::from_weight_bytes(&bytes, SeqModelConfig::tiny(41)).is_err());
         Ok(())
     }
 

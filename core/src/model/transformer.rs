@@ -1037,6 +1037,58 @@ impl SeqModel {
         Ok(out)
     }
 
+    /// Reads the tensors of weights written by [`SeqModel::to_bytes`] as plain f32 vectors, without
+    /// building candle tensors (the cold-load path of inference); every tensor `cfg` needs must be
+    /// there with its shape.
+    pub fn read_weights(bytes: &[u8], cfg: &SeqModelConfig) -> Result<HashMap<String, Vec<f32>>> {
+        cfg.validate()?;
+        let bad = |why: &str| Error::model(format!("reading model weights: {why}"));
+        let header_len = bytes
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+            .ok_or_else(|| bad("truncated header"))? as usize;
+        let data_start = 8usize
+            .checked_add(header_len)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| bad("header longer than the data"))?;
+        let header: HashMap<String, serde_json::Value> =
+            serde_json::from_slice(&bytes[8..data_start]).map_err(|e| bad(&e.to_string()))?;
+        let data = &bytes[data_start..];
+        let mut out = HashMap::new();
+        for (name, shape, _) in param_specs(cfg) {
+            let entry = header
+                .get(&name)
+                .ok_or_else(|| bad(&format!("tensor {name} missing")))?;
+            if entry.get("dtype").and_then(|v| v.as_str()) != Some("F32") {
+                return Err(bad(&format!("tensor {name} is not F32")));
+            }
+            let dims: Vec<usize> = entry
+                .get("shape")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .ok_or_else(|| bad(&format!("tensor {name} has no shape")))?;
+            if dims != shape {
+                return Err(bad(&format!(
+                    "tensor {name} has shape {dims:?}, the config expects {shape:?}"
+                )));
+            }
+            let [start, end]: [usize; 2] = entry
+                .get("data_offsets")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .ok_or_else(|| bad(&format!("tensor {name} has no offsets")))?;
+            let raw = data
+                .get(start..end)
+                .filter(|r| r.len() == shape.iter().product::<usize>() * 4)
+                .ok_or_else(|| bad(&format!("tensor {name} lies outside the data")))?;
+            let values = raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            out.insert(name, values);
+        }
+        Ok(out)
+    }
+
     /// Loads weights written by [`SeqModel::to_bytes`]; every tensor must match `cfg`'s shapes.
     pub fn from_bytes(
         bytes: &[u8],

@@ -17,7 +17,7 @@ use crate::model::shape::{count_vector, CountVector, SessionShape};
 use crate::model::transformer::UNK;
 use crate::model::vocab::GlobalVocab;
 use crate::parse::{Header, HeaderParser, LogFormat, MinerConfig, TemplateMatch, TemplateMiner};
-use crate::store::{project_blob, Write};
+use crate::store::{project_blob, Store, Write};
 use crate::tenant::keys::KeyHash;
 use crate::tenant::session::{Session, SessionTable, MAX_SESSION_TOKENS};
 use crate::train::job::{JobHandle, JobState};
@@ -88,6 +88,10 @@ pub struct ProjectRecord {
     pub last_training_error: Option<String>,
     /// Seconds of the last training (total, teacher fine-tune, distillation).
     pub last_training_secs: Option<(f64, f64, f64)>,
+    /// Training sequences in the stored samples at the last commit (the status of a project whose
+    /// samples are not loaded).
+    #[serde(default)]
+    pub stored_sequences: usize,
 }
 
 /// A training sequence as stored: local template ids.
@@ -128,6 +132,11 @@ pub struct Samples {
     /// Warmup sessions (complete or not) holding each template.
     #[serde(default)]
     pub warmup_template_sessions: HashMap<u32, u32>,
+    /// Templates of the sessions open at the last commit (at least two templates each). Sessions do
+    /// not survive a restart; their templates do, as incomplete training sequences, so a training a
+    /// crash interrupted is redone on the data it started with. Empty in memory.
+    #[serde(default)]
+    pub open_sequences: Vec<Vec<u32>>,
 }
 
 /// Most complete-session count vectors kept for the shape model.
@@ -158,6 +167,21 @@ impl Samples {
         if j < MAX_FEATURE_ROWS {
             self.features[j] = row;
         }
+    }
+
+    /// Samples as read back from storage: the sequences of sessions that were open at the commit
+    /// become (incomplete) training sequences, so a training redone after a crash sees them.
+    fn restored(mut self, max_sequences: usize) -> Self {
+        for templates in std::mem::take(&mut self.open_sequences) {
+            self.push_sequence(
+                StoredSequence {
+                    templates,
+                    complete: false,
+                },
+                max_sequences,
+            );
+        }
+        self
     }
 
     /// The warmup profile learned so far.
@@ -233,7 +257,12 @@ pub struct ProjectState {
     /// Open sessions.
     pub sessions: SessionTable,
     /// Collected data.
-    pub samples: Samples,
+    /// Training samples; `None` while spilled to storage (an idle project), loaded again on demand by
+    /// [`ProjectState::load_samples`].
+    samples: Option<Samples>,
+    /// Whether the samples changed since a commit last stored them: only then are they written again,
+    /// and spilling needs them clean.
+    samples_dirty: bool,
     /// The student, when loaded.
     pub student: Option<Arc<Student>>,
     /// The current or last training job.
@@ -249,8 +278,8 @@ pub struct ProjectState {
     last_commit: f64,
     drift: f32,
     rng_state: u64,
-    /// The shape fitted on the warmup data so far, keyed by the complete sessions it saw.
-    shape_cache: Option<(u32, SessionShape)>,
+    /// The warmup profile fitted so far, keyed by the complete sessions it saw (see `live_profile`).
+    shape_cache: Option<(u32, Arc<Profile>)>,
     /// Set when the project was deleted: later calls on a stale handle fail.
     pub deleted: bool,
 }
@@ -297,7 +326,8 @@ impl ProjectState {
             rules,
             miner,
             sessions: SessionTable::default(),
-            samples: samples.unwrap_or_default(),
+            samples: samples.map(|s| s.restored(config.max_training_sequences)),
+            samples_dirty: false,
             student: None,
             job: None,
             waiting_reason: None,
@@ -317,18 +347,23 @@ impl ProjectState {
         })
     }
 
-    /// The warmup profile learned so far (the shape refitted only when new complete sessions came).
-    fn live_profile(&mut self) -> Profile {
-        let key = self.samples.complete_sessions;
-        let shape = match &self.shape_cache {
-            Some((k, s)) if *k == key => s.clone(),
-            _ => {
-                let s = self.samples.fit_shape();
-                self.shape_cache = Some((key, s.clone()));
-                s
-            }
+    /// The warmup profile learned so far. Refitting the session shape costs O(sessions), so it is redone
+    /// on a geometric schedule (every 1/8 more complete sessions, at least every 32) rather than at
+    /// every closed session, which kept warmup scoring quadratic in the number of sessions.
+    fn live_profile(&mut self) -> Arc<Profile> {
+        let Some(samples) = self.samples.as_ref() else {
+            return Arc::new(Samples::default().profile());
         };
-        self.samples.profile_with(shape)
+        let key = samples.complete_sessions;
+        if let Some((fitted_at, profile)) = &self.shape_cache {
+            let refit_at = fitted_at.saturating_add((fitted_at / 8).max(32));
+            if key >= *fitted_at && key < refit_at {
+                return profile.clone();
+            }
+        }
+        let profile = Arc::new(samples.profile());
+        self.shape_cache = Some((key, profile.clone()));
+        profile
     }
 
     /// The project's phase.
@@ -359,7 +394,10 @@ impl ProjectState {
     pub fn persist_writes(&mut self, now: f64) -> Result<Vec<Write>> {
         self.dirty_logs = 0;
         self.last_commit = now;
-        Ok(vec![
+        if let Some(samples) = &self.samples {
+            self.record.stored_sequences = samples.sequences.len();
+        }
+        let mut writes = vec![
             Write::Project {
                 id: self.record.id.clone(),
                 json: serde_json::to_vec(&self.record)?,
@@ -368,11 +406,84 @@ impl ProjectState {
                 name: project_blob(&self.record.id, "miner"),
                 bytes: serde_json::to_vec(&self.miner)?,
             },
-            Write::Blob {
+        ];
+        // Unchanged or spilled samples are already stored as they are.
+        if let (true, Some(samples)) = (self.samples_dirty, self.samples.as_mut()) {
+            samples.open_sequences = self
+                .sessions
+                .iter()
+                .filter(|s| s.templates.len() >= 2)
+                .take(self.max_sequences)
+                .map(|s| s.templates.clone())
+                .collect();
+            let bytes = crate::store::encode(&*samples);
+            samples.open_sequences = Vec::new();
+            writes.push(Write::Blob {
                 name: project_blob(&self.record.id, "samples"),
-                bytes: serde_json::to_vec(&self.samples)?,
-            },
-        ])
+                bytes: bytes?,
+            });
+        }
+        Ok(writes)
+    }
+
+    /// The training samples, when loaded (see [`ProjectState::load_samples`]).
+    pub fn samples(&self) -> Option<&Samples> {
+        self.samples.as_ref()
+    }
+
+    /// The training samples for a change, when loaded.
+    pub fn samples_mut(&mut self) -> Option<&mut Samples> {
+        self.samples_dirty = true;
+        self.samples.as_mut()
+    }
+
+    /// Loads the samples from storage when they were spilled (or never loaded since the detector
+    /// opened). Every call that feeds the project loads them first.
+    pub fn load_samples(&mut self, store: &Store) -> Result<()> {
+        if self.samples.is_none() {
+            let stored: Option<Samples> = store
+                .blob(&project_blob(&self.record.id, "samples"))?
+                .map(|b| crate::store::decode(&b))
+                .transpose()?;
+            let mut stored = stored.unwrap_or_default();
+            if !self.sessions.is_empty() {
+                // Reloaded in the same process: the open sessions are still here, not lost.
+                stored.open_sequences.clear();
+            }
+            self.samples = Some(stored.restored(self.max_sequences));
+            self.samples_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Whether [`ProjectState::spill_samples`] needs a commit first.
+    pub fn samples_dirty(&self) -> bool {
+        self.samples_dirty && self.samples.is_some()
+    }
+
+    /// Records that the writes of [`ProjectState::persist_writes`] were committed, with no change to
+    /// the project since.
+    pub fn mark_persisted(&mut self) {
+        self.samples_dirty = false;
+    }
+
+    /// Drops what an idle project past warmup need not hold: its persisted samples and the model
+    /// caches of its open sessions (stale once the student is dropped). Returns whether samples were
+    /// dropped; dirty samples are kept (commit them first).
+    pub fn spill_samples(&mut self) -> bool {
+        for s in self.sessions.iter_mut() {
+            s.cache = None;
+        }
+        if self.samples_dirty || !self.record.has_student {
+            return false;
+        }
+        match self.samples.take() {
+            Some(_) => {
+                self.shape_cache = None;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether enough has changed since the last commit (group commit).
@@ -465,7 +576,7 @@ impl ProjectState {
             Scorer::Student(s) => &s.profile,
             Scorer::Teacher(_) => {
                 live_profile = self.live_profile();
-                &live_profile
+                &*live_profile
             }
         };
         let thresholds = *scorer.thresholds();
@@ -603,9 +714,31 @@ impl ProjectState {
             verdicts.extend(self.close(s, CloseReason::Evicted, &scorer, phase));
         }
         verdicts.extend(self.expire(ctx, &scorer, phase));
+        self.forget_evicted_templates();
         self.record.last_activity = ctx.now;
         self.queue_verdicts(&verdicts);
         (out, verdicts)
+    }
+
+    /// Drops what is kept per template id for templates the miner evicted (ids are never reused), so a
+    /// flood of distinct templates costs memory for the templates kept, not for every one ever seen.
+    /// Runs when the per-id maps hold twice the live templates (amortized O(1) per line).
+    fn forget_evicted_templates(&mut self) {
+        if self.template_counts.len() <= 2 * self.miner.len() + 1024 {
+            return;
+        }
+        let miner = &self.miner;
+        let live = |id: &u32| miner.template(*id).is_some();
+        self.template_counts.retain(|id, _| live(id));
+        self.teacher_tokens.retain(|id, _| live(id));
+        if let Some(samples) = self.samples.as_mut() {
+            samples
+                .template_presence
+                .retain(|id, _| *id == 0 || live(id));
+            samples
+                .warmup_template_sessions
+                .retain(|id, _| *id == 0 || live(id));
+        }
     }
 
     fn template_count(&self, id: u32) -> u64 {
@@ -654,8 +787,11 @@ impl ProjectState {
             self.record.active_logs += 1;
             if template.is_none() {
                 self.record.novel_logs += 1;
-                if self.samples.pending_novel.len() < MAX_PENDING_NOVEL {
-                    self.samples.pending_novel.push_back(header.content.clone());
+                if let Some(samples) = self.samples.as_mut() {
+                    if samples.pending_novel.len() < MAX_PENDING_NOVEL {
+                        samples.pending_novel.push_back(header.content.clone());
+                        self.samples_dirty = true;
+                    }
                 }
             }
         }
@@ -690,6 +826,10 @@ impl ProjectState {
                     None
                 }
             });
+        let session = session.map(|s| match bound_session_id(&s) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(bounded) => bounded,
+        });
         let key = session.clone().unwrap_or_else(|| STREAM.to_string());
         let level = level_rank(header.level.as_deref());
         let hits = self.rules.evaluate(&RuleInput {
@@ -700,10 +840,11 @@ impl ProjectState {
             http_target: header.http.as_ref().map(|h| h.target.as_str()),
             http_user_agent: header.http.as_ref().and_then(|h| h.user_agent.as_deref()),
         });
-        if phase != Phase::Active {
-            self.samples.warmup_lines += 1;
+        if let (false, Some(samples)) = (phase == Phase::Active, self.samples.as_mut()) {
+            self.samples_dirty = true;
+            samples.warmup_lines += 1;
             for h in &hits {
-                *self.samples.rule_counts.entry(h.rule.clone()).or_insert(0) += 1;
+                *samples.rule_counts.entry(h.rule.clone()).or_insert(0) += 1;
             }
         }
 
@@ -761,16 +902,15 @@ impl ProjectState {
         // Record the template in the session; long sessions and the stream are cut into chunks.
         let mut chunk = None;
         if let Some(s) = self.sessions.get_mut(&key) {
-            if phase != Phase::Active && key != STREAM {
+            if let (true, Some(samples)) = (
+                phase != Phase::Active && key != STREAM,
+                self.samples.as_mut(),
+            ) {
                 if s.lines == 1 {
-                    self.samples.warmup_sessions += 1;
+                    samples.warmup_sessions += 1;
                 }
                 if !s.templates.contains(&local) {
-                    *self
-                        .samples
-                        .warmup_template_sessions
-                        .entry(local)
-                        .or_insert(0) += 1;
+                    *samples.warmup_template_sessions.entry(local).or_insert(0) += 1;
                 }
             }
             s.templates.push(local);
@@ -783,8 +923,9 @@ impl ProjectState {
                 chunk = Some(std::mem::take(&mut s.templates));
             }
         }
-        if let Some(templates) = chunk {
-            self.samples.push_sequence(
+        if let (Some(templates), Some(samples)) = (chunk, self.samples.as_mut()) {
+            self.samples_dirty = true;
+            samples.push_sequence(
                 StoredSequence {
                     templates,
                     complete: false,
@@ -834,9 +975,9 @@ impl ProjectState {
                 })
                 .unwrap_or(0),
         };
-        if phase != Phase::Active {
+        if let (false, Some(samples)) = (phase == Phase::Active, self.samples.as_mut()) {
             let mut rng = self.rng_state;
-            self.samples.offer_features(raw, &mut rng);
+            samples.offer_features(raw, &mut rng);
             self.rng_state = rng;
         }
         Prepared {
@@ -1019,24 +1160,28 @@ impl ProjectState {
         }
         let complete = matches!(reason, CloseReason::Expired | CloseReason::Closed);
         let whole = s.templates.len() as u64 == s.lines && s.lines > 0;
-        if phase != Phase::Active && complete && whole {
-            self.samples.complete_sessions += 1;
-            let distinct: HashSet<u32> = s.templates.iter().copied().filter(|&t| t != 0).collect();
-            for t in distinct {
-                *self.samples.template_presence.entry(t).or_insert(0) += 1;
+        if let Some(samples) = self.samples.as_mut() {
+            self.samples_dirty = true;
+            if phase != Phase::Active && complete && whole {
+                samples.complete_sessions += 1;
+                let distinct: HashSet<u32> =
+                    s.templates.iter().copied().filter(|&t| t != 0).collect();
+                for t in distinct {
+                    *samples.template_presence.entry(t).or_insert(0) += 1;
+                }
+                samples.shapes.push_back(count_vector(&s.templates));
+                while samples.shapes.len() > MAX_SHAPES {
+                    samples.shapes.pop_front();
+                }
             }
-            self.samples.shapes.push_back(count_vector(&s.templates));
-            while self.samples.shapes.len() > MAX_SHAPES {
-                self.samples.shapes.pop_front();
-            }
+            samples.push_sequence(
+                StoredSequence {
+                    templates: s.templates.clone(),
+                    complete: complete && whole,
+                },
+                self.max_sequences,
+            );
         }
-        self.samples.push_sequence(
-            StoredSequence {
-                templates: s.templates.clone(),
-                complete: complete && whole,
-            },
-            self.max_sequences,
-        );
 
         let thresholds = *scorer.thresholds();
         let generation = scorer.generation();
@@ -1051,7 +1196,7 @@ impl ProjectState {
             Scorer::Student(st) => &st.profile,
             Scorer::Teacher(_) => {
                 live = self.live_profile();
-                &live
+                &*live
             }
         };
         let present: HashSet<u32> = s.templates.iter().copied().collect();
@@ -1159,7 +1304,10 @@ impl ProjectState {
         };
         let (sessions, reason) = match id {
             Some(id) => (
-                self.sessions.remove(id).into_iter().collect::<Vec<_>>(),
+                self.sessions
+                    .remove(&bound_session_id(id))
+                    .into_iter()
+                    .collect::<Vec<_>>(),
                 CloseReason::Closed,
             ),
             None => (self.sessions.drain(), CloseReason::EndOfInput),
@@ -1182,7 +1330,17 @@ impl ProjectState {
     /// Sequences available for training now: stored ones plus open sessions' prefixes (at least two
     /// templates, so they carry a next-template signal; never marked complete).
     pub fn training_sequences(&self) -> Vec<StoredSequence> {
-        let mut out: Vec<StoredSequence> = self.samples.sequences.iter().cloned().collect();
+        self.training_sequences_with(None)
+    }
+
+    /// [`ProjectState::training_sequences`], with `stored` standing in for spilled samples.
+    pub fn training_sequences_with(&self, stored: Option<&Samples>) -> Vec<StoredSequence> {
+        let mut out: Vec<StoredSequence> = self
+            .samples
+            .as_ref()
+            .or(stored)
+            .map(|s| s.sequences.iter().cloned().collect())
+            .unwrap_or_default();
         out.extend(
             self.sessions
                 .iter()
@@ -1224,7 +1382,10 @@ impl ProjectState {
                 students_trained: self.record.students_trained,
             },
             template_count: stats.templates,
-            training_sequences: self.samples.sequences.len(),
+            training_sequences: self
+                .samples
+                .as_ref()
+                .map_or(self.record.stored_sequences, |s| s.sequences.len()),
             open_sessions: self.sessions.len(),
             drift: self.drift,
             novel_logs: self.record.novel_logs,
@@ -1254,6 +1415,28 @@ pub fn compile_session_pattern(pattern: Option<&str>) -> Result<Option<Regex>> {
                 .map_err(|e| Error::invalid_input(format!("invalid session pattern: {e}")))
         })
         .transpose()
+}
+
+/// Longest session id kept as given, in bytes.
+pub const MAX_SESSION_ID_BYTES: usize = 256;
+
+/// A session id as the project keeps it: ids up to [`MAX_SESSION_ID_BYTES`] as given; a longer one is
+/// cut and ends with `~` and 16 hex digits of the SHA-256 of the whole id, so distinct ids stay distinct
+/// while a hostile id cannot make every open session hold megabytes.
+pub fn bound_session_id(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.len() <= MAX_SESSION_ID_BYTES {
+        return std::borrow::Cow::Borrowed(id);
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let (head, _) = truncate(id, MAX_SESSION_ID_BYTES - 17);
+    let mut out = String::with_capacity(MAX_SESSION_ID_BYTES);
+    out.push_str(head);
+    out.push('~');
+    for b in &digest[..8] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Cuts a line to at most `max` bytes on a character boundary.

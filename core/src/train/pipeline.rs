@@ -27,7 +27,7 @@ use crate::model::transformer::{
 };
 use crate::model::vocab::GlobalVocab;
 use crate::store::{global_blob, project_blob, Store, Write};
-use crate::tenant::project::{ProjectState, StoredSequence};
+use crate::tenant::project::{ProjectState, Samples, StoredSequence};
 use crate::train::job::{JobHandle, JobState};
 use crate::train::lm::{
     distill, train_next_token, DistillOptions, TrainMonitor, TrainOptions, TrainSequence,
@@ -269,7 +269,9 @@ struct ProjectData {
     feature_rows: Vec<Vec<f32>>,
 }
 
-fn snapshot(st: &ProjectState) -> ProjectData {
+/// A copy of what training needs of a project; `stored` stands in for spilled samples (read from
+/// storage without loading them into the project).
+fn snapshot(st: &ProjectState, stored: Option<&Samples>) -> ProjectData {
     let infos = st.miner.templates();
     let total: u64 = infos.iter().map(|t| t.count).sum::<u64>().max(1);
     let share: HashMap<u32, f32> = infos
@@ -278,13 +280,17 @@ fn snapshot(st: &ProjectState) -> ProjectData {
         .collect();
     ProjectData {
         templates: infos.into_iter().map(|t| (t.id, t.template)).collect(),
-        sequences: st.training_sequences(),
+        sequences: st.training_sequences_with(stored),
         feature_rows: st
-            .samples
-            .features
-            .iter()
-            .map(|r| feature_vector(r, share.get(&r.template).copied().unwrap_or(0.0)))
-            .collect(),
+            .samples()
+            .or(stored)
+            .map(|s| {
+                s.features
+                    .iter()
+                    .map(|r| feature_vector(r, share.get(&r.template).copied().unwrap_or(0.0)))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -312,7 +318,11 @@ impl Inner {
         if !(due_first || due_drift || redo) {
             return;
         }
-        let available = st.samples.sequences.len()
+        if let Err(e) = st.load_samples(&self.store) {
+            st.waiting_reason = Some(format!("cannot read the training samples: {e}"));
+            return;
+        }
+        let available = st.samples().map_or(0, |s| s.sequences.len())
             + st.sessions
                 .iter()
                 .filter(|s| s.templates.len() >= 2)
@@ -334,7 +344,10 @@ impl Inner {
         }
         if due_drift {
             // Lines no template matched are learned into the vocabulary before retraining.
-            let pending: Vec<String> = st.samples.pending_novel.drain(..).collect();
+            let pending: Vec<String> = st
+                .samples_mut()
+                .map(|s| s.pending_novel.drain(..).collect())
+                .unwrap_or_default();
             for content in pending {
                 st.miner.learn(&content);
             }
@@ -352,7 +365,9 @@ impl Inner {
                 st.record.training_pending = true;
                 let now = self.clock.now();
                 if let Ok(writes) = st.persist_writes(now) {
-                    let _ = self.store.commit(writes);
+                    if self.store.commit(writes).is_ok() {
+                        st.mark_persisted();
+                    }
                 }
             }
             Err(e) => st.record.last_training_error = Some(e.to_string()),
@@ -371,7 +386,7 @@ impl Inner {
             .ok_or_else(|| {
                 Error::storage(format!("student of project {id} missing from storage"))
             })?;
-        let meta: StudentMeta = serde_json::from_slice(
+        let meta: StudentMeta = crate::store::decode(
             &self
                 .store
                 .blob(&project_blob(&id, "student_meta"))?
@@ -384,8 +399,8 @@ impl Inner {
     }
 
     fn build_student(&self, bytes: &[u8], meta: StudentMeta) -> Result<Student> {
-        let words = vec![Vec::new(); meta.config.vocab_size];
-        let model = SeqModel::from_bytes(bytes, meta.config.clone(), words, &self.device)?;
+        // Students have no word pieces in use: their weights load straight into the inference engine.
+        let seq = InferenceModel::from_weight_bytes(bytes, meta.config.clone())?;
         let token_of_local = meta
             .local_of_token
             .iter()
@@ -395,7 +410,7 @@ impl Inner {
             .collect();
         Ok(Student {
             generation: self.next_generation(),
-            seq: Arc::new(InferenceModel::from_model(&model)?),
+            seq: Arc::new(seq),
             token_of_local,
             local_of_token: meta.local_of_token,
             forest: meta.forest.map(Arc::new),
@@ -405,7 +420,7 @@ impl Inner {
         })
     }
 
-    fn project_slot(&self, id: &str) -> Result<crate::detector::ProjectSlot> {
+    pub(crate) fn project_slot(&self, id: &str) -> Result<crate::detector::ProjectSlot> {
         self.projects
             .read()
             .get(id)
@@ -430,6 +445,7 @@ impl Inner {
                 let now = self.clock.now();
                 let writes = st.persist_writes(now)?;
                 self.store.commit(writes)?;
+                st.mark_persisted();
             }
         }
         result
@@ -439,10 +455,11 @@ impl Inner {
         let started = Instant::now();
         let slot = self.project_slot(project_id)?;
         let (data, profile, version) = {
-            let st = slot.lock();
+            let mut st = slot.lock();
+            st.load_samples(&self.store)?;
             (
-                snapshot(&st),
-                st.samples.profile(),
+                snapshot(&st, None),
+                st.samples().map(Samples::profile).unwrap_or_default(),
                 st.record.students_trained + 1,
             )
         };
@@ -636,11 +653,12 @@ impl Inner {
             },
             Write::Blob {
                 name: project_blob(project_id, "student_meta"),
-                bytes: serde_json::to_vec(&meta)?,
+                bytes: crate::store::encode(&meta)?,
             },
         ];
         writes.extend(st.persist_writes(now)?);
         self.store.commit(writes)?;
+        st.mark_persisted();
         st.student = Some(Arc::new(new_student));
         Ok(())
     }
@@ -658,7 +676,16 @@ impl Inner {
                 if st.deleted {
                     continue;
                 }
-                snapshot(&st)
+                // Spilled samples are read for the pool, not loaded back into the idle project.
+                let stored: Option<Samples> = if st.samples().is_none() {
+                    match self.store.blob(&project_blob(&st.record.id, "samples")) {
+                        Ok(Some(bytes)) => crate::store::decode(&bytes).ok(),
+                        _ => None,
+                    }
+                } else {
+                    None
+                };
+                snapshot(&st, stored.as_ref())
             };
             if data.sequences.is_empty() {
                 continue;
