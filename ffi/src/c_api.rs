@@ -1118,7 +1118,8 @@ pub unsafe extern "C" fn ls_wait_for_training(
 }
 
 /// Detector health as JSON (`{"status", "teacher_loaded", "total_projects", "active_student_models",
-/// "training_in_progress"}`), owned by the caller (`ls_string_free`).
+/// "loaded_student_bytes", "projects_with_samples_loaded", "training_in_progress"}`), owned by the
+/// caller (`ls_string_free`).
 ///
 /// # Safety
 /// `detector` is NULL or a live handle; `json_out` writable.
