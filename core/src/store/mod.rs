@@ -335,7 +335,10 @@ mod tests {
         let bytes = encode(&samples).unwrap();
         assert!(bytes.starts_with(b"LSB1"));
         let back: Samples = decode(&bytes).unwrap();
-        assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&samples).unwrap());
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&samples).unwrap()
+        );
         // Storage written by earlier versions (JSON) still reads.
         let old: Samples = decode(&serde_json::to_vec(&samples).unwrap()).unwrap();
         assert_eq!(old.sequences, samples.sequences);
