@@ -19,6 +19,9 @@ scripts/test-ffi.sh
 echo "== Python wheel and tests"
 scripts/test-python.sh
 
+echo "== Node.js addon: build, node --test, examples (middleware, pino transport, quick start)"
+LOGSENTINEL_BENCH=0 scripts/test-node.sh  # the Node-vs-Rust table: scripts/test-node.sh alone
+
 echo "== HTTP API: tests with the elasticsearch feature, schemathesis against /openapi.json"
 scripts/test-http.sh
 
