@@ -75,6 +75,12 @@ export declare class TenantDetector {
   deleteProject(projectId: string): void
   /** Replaces the project's key and returns the new one; the old one stops working at once. */
   rotateKey(apiKey: string): string
+  /**
+   * Creates a project (admin) from another project's learned state: its format, session pattern,
+   * rules, templates, training samples and student, under a new id and a new key (shown only here).
+   * A staging copy of a tenant, or tenants seeded from one, skip the warmup.
+   */
+  forkProject(sourceProjectId: string, name: string): CreatedProject
   /** Like `rotateKey`, by project id (admin). */
   rotateKeyById(projectId: string): string
   /**

@@ -162,6 +162,15 @@ describe('lifecycle', () => {
     assert.equal(det.resetSessions(newer), 0)
     det.detect(newer, lines[0])
     assert.equal(det.resetSessions(newer), 1)
+
+    // Fork (admin): a new project and key from the learned state, active at once.
+    const fork = det.forkProject(p.projectId, 'staging')
+    assert.notEqual(fork.projectId, p.projectId)
+    assert.equal(fork.projectName, 'staging')
+    assert.equal(det.status(fork.apiKey).phase, 'active')
+    assert.equal(det.detect(fork.apiKey, lines[0]).modelType, 'student')
+    await rejectsWithCode(() => det.forkProject('no-such-project', 'x'), 'PROJECT_NOT_FOUND')
+    det.deleteProject(fork.projectId)
     det.flush()
     saved = { apiKey: newer, projectId: p.projectId, logCount: 3001, templates: st.templateCount }
     det.close()

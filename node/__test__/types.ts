@@ -96,6 +96,8 @@ export async function useEverything(lines: string[]): Promise<void> {
   const projects: ProjectSummary[] = det.listProjects()
   const newKey: string = det.rotateKey(key)
   const newerKey: string = det.rotateKeyById(p.projectId)
+  const forked: CreatedProject = det.forkProject(p.projectId, 'copy')
+  const forkedKey: string = forked.apiKey
   det.deleteProject(p.projectId)
   det.flush()
   det.close()

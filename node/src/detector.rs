@@ -166,6 +166,16 @@ impl TenantDetector {
         self.call(|d| d.rotate_key(&api_key))
     }
 
+    /// Creates a project (admin) from another project's learned state: its format, session pattern,
+    /// rules, templates, training samples and student, under a new id and a new key (shown only here).
+    /// A staging copy of a tenant, or tenants seeded from one, skip the warmup.
+    #[napi]
+    pub fn fork_project(&self, source_project_id: String, name: String) -> Result<CreatedProject> {
+        Ok(self
+            .call(move |d| d.fork_project(&source_project_id, &name))?
+            .into())
+    }
+
     /// Like `rotateKey`, by project id (admin).
     #[napi]
     pub fn rotate_key_by_id(&self, project_id: String) -> Result<String> {
