@@ -12,6 +12,11 @@
 //!   its example configuration (IP, number, hex masks...), fed the same message lines by
 //!   `scripts/bench/drain3_bench.py`.
 //!
+//! The headline ratio is `header+learn` against Drain3: logsentinel parses each raw line's header
+//! (timestamp, level, component, session hint; [`HeaderParser::parse_ref`]) and mines its message,
+//! while Drain3 is only fed the messages, so the ratio understates logsentinel. The ratio on the
+//! very same messages (`learn`) is printed next to it.
+//!
 //! GA and PA are computed on the 2k files (final templates, as `score_parse.py --final-template`),
 //! for Drain3 too. HDFS alone is also repeated to `--lines` for its lines/s. Memory is
 //! [`TemplateMiner::approx_memory_bytes`] over the template count after each run.
@@ -72,6 +77,8 @@ struct SystemRow {
     learn_lines_per_s: f64,
     learn_owned_lines_per_s: f64,
     drain3_lines_per_s: Option<f64>,
+    ratio_header_learn_vs_drain3: Option<f64>,
+    ratio_learn_vs_drain3: Option<f64>,
     score: SystemScore,
     drain3_score: Option<SystemScore>,
 }
@@ -154,7 +161,9 @@ fn time_header_learn(format: LogFormat, raw: &[&str]) -> (f64, TemplateMiner) {
     let mut checksum = 0u64;
     let started = Instant::now();
     for line in raw {
-        let header = parser.parse(line);
+        // Every header field is parsed (timestamp, level, component, session hint), borrowing
+        // from the line instead of copying it into Strings.
+        let header = parser.parse_ref(line);
         let matched = miner.learn_line(&header.content, &mut spans);
         checksum = checksum.wrapping_add(u64::from(matched.template_id) + spans.len() as u64);
     }
@@ -235,7 +244,7 @@ pub fn run(args: ParseBenchArgs) -> Result<(), Error> {
         args.repeat.max(1)
     );
     println!(
-        "{:<11} {:>8} {:>13} {:>11} {:>11} {:>11} {:>8} {:>6} {:>6} {:>6} {:>6} {:>9}",
+        "{:<11} {:>8} {:>13} {:>11} {:>11} {:>9} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>9}",
         "system",
         "lines",
         "header+learn",
@@ -243,6 +252,7 @@ pub fn run(args: ParseBenchArgs) -> Result<(), Error> {
         "learn(own)",
         "Drain3",
         "ratio",
+        "ratio(l)",
         "GA",
         "PA",
         "D3 GA",
@@ -270,16 +280,20 @@ pub fn run(args: ParseBenchArgs) -> Result<(), Error> {
         if let Some(r) = drain3_result {
             secs_drain3 += r.seconds;
         }
+        let header_rate = per_s(raw.len(), header_s);
+        let learn_rate = per_s(content.len(), learn_s);
         let row = SystemRow {
             system: system.files.name.clone(),
             lines: raw.len(),
             templates,
             bytes_per_template: bytes as f64 / templates.max(1) as f64,
             miner_bytes: bytes,
-            header_learn_lines_per_s: per_s(raw.len(), header_s),
-            learn_lines_per_s: per_s(content.len(), learn_s),
+            header_learn_lines_per_s: header_rate,
+            learn_lines_per_s: learn_rate,
             learn_owned_lines_per_s: per_s(content.len(), owned_s),
             drain3_lines_per_s: drain3_rate,
+            ratio_header_learn_vs_drain3: drain3_rate.map(|d| header_rate / d.max(1e-9)),
+            ratio_learn_vs_drain3: drain3_rate.map(|d| learn_rate / d.max(1e-9)),
             score,
             drain3_score: drain3_result.and_then(|r| r.score.clone()),
         };
@@ -346,6 +360,8 @@ pub fn run(args: ParseBenchArgs) -> Result<(), Error> {
         learn_lines_per_s: learn_rate,
         learn_owned_lines_per_s: totals.learn_owned_lines_per_s,
         drain3_lines_per_s: drain3_rate,
+        ratio_header_learn_vs_drain3: totals.ratio_header_learn_vs_drain3,
+        ratio_learn_vs_drain3: totals.ratio_learn_vs_drain3,
         score: totals.mean.clone(),
         drain3_score: totals.drain3_mean.clone(),
     };
@@ -358,7 +374,7 @@ pub fn run(args: ParseBenchArgs) -> Result<(), Error> {
         totals.ratio_learn_vs_drain3,
     ) {
         println!(
-            "logsentinel / Drain3 (per core, same messages): learn {b:.1}x, header+learn {a:.1}x"
+            "logsentinel / Drain3 per core: {a:.1}x (header+learn on the raw lines, Drain3 on the messages alone); {b:.1}x on the same messages (learn)"
         );
     }
     if let Some(path) = &args.json {
@@ -373,26 +389,24 @@ pub fn run(args: ParseBenchArgs) -> Result<(), Error> {
 }
 
 fn print_row(row: &SystemRow) {
-    let (drain3, ratio) = match row.drain3_lines_per_s {
-        Some(rate) => (
-            format!("{rate:.0}"),
-            format!("{:.1}x", row.learn_lines_per_s / rate.max(1e-9)),
-        ),
-        None => ("-".to_string(), "-".to_string()),
-    };
+    let ratio = |ratio: Option<f64>| ratio.map_or("-".to_string(), |r| format!("{r:.1}x"));
+    let drain3 = row
+        .drain3_lines_per_s
+        .map_or("-".to_string(), |rate| format!("{rate:.0}"));
     let (d3_ga, d3_pa) = match &row.drain3_score {
         Some(score) => (format!("{:.4}", score.ga), format!("{:.4}", score.pa)),
         None => ("-".to_string(), "-".to_string()),
     };
     println!(
-        "{:<11} {:>8} {:>13.0} {:>11.0} {:>11.0} {:>11} {:>8} {:>6.4} {:>6.4} {:>6} {:>6} {:>9.0}",
+        "{:<11} {:>8} {:>13.0} {:>11.0} {:>11.0} {:>9} {:>8} {:>8} {:>6.4} {:>6.4} {:>6} {:>6} {:>9.0}",
         row.system,
         row.lines,
         row.header_learn_lines_per_s,
         row.learn_lines_per_s,
         row.learn_owned_lines_per_s,
         drain3,
-        ratio,
+        ratio(row.ratio_header_learn_vs_drain3),
+        ratio(row.ratio_learn_vs_drain3),
         row.score.ga,
         row.score.pa,
         d3_ga,

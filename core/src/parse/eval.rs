@@ -111,7 +111,7 @@ pub fn predict_file(format: LogFormat, log: &Path) -> Result<Prediction> {
     let mut miner = TemplateMiner::new(MinerConfig::default());
     let mut prediction = Prediction::default();
     for line in text.lines() {
-        let header = parser.parse(line);
+        let header = parser.parse_ref(line);
         let matched = miner.learn(&header.content);
         prediction.template_ids.push(matched.template_id);
         prediction.templates.push(matched.template);

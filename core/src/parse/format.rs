@@ -5,6 +5,7 @@
 //! written (no regex on the hot path) and never panics: a line that does not fit the format comes back
 //! with `header_matched == false` and the whole line as content.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -193,12 +194,46 @@ pub struct Header {
     pub http: Option<HttpRequest>,
 }
 
-impl Header {
+/// [`Header`] borrowing from the line: what [`HeaderParser::parse_ref`] returns. Every field is
+/// computed as for [`Header`], but text fields point into the line instead of being copied (only
+/// the access-log formats, whose message is rebuilt from the request, and JSON lines allocate).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeaderRef<'a> {
+    /// See [`Header::timestamp`].
+    pub timestamp: Option<f64>,
+    /// See [`Header::level`].
+    pub level: Option<Cow<'a, str>>,
+    /// See [`Header::component`].
+    pub component: Option<Cow<'a, str>>,
+    /// See [`Header::content`].
+    pub content: Cow<'a, str>,
+    /// See [`Header::header_matched`].
+    pub header_matched: bool,
+    /// See [`Header::session_hint`].
+    pub session_hint: Option<Cow<'a, str>>,
+    /// See [`Header::http`] (boxed: it is rare and large, and this struct is moved on every line).
+    pub http: Option<Box<HttpRequest>>,
+}
+
+impl<'a> HeaderRef<'a> {
     /// A header that did not match: the whole line is the message.
-    fn unmatched(line: &str) -> Header {
+    fn unmatched(line: &'a str) -> Self {
+        HeaderRef {
+            content: Cow::Borrowed(line),
+            ..HeaderRef::default()
+        }
+    }
+
+    /// The owned [`Header`].
+    pub fn into_owned(self) -> Header {
         Header {
-            content: line.to_string(),
-            ..Header::default()
+            timestamp: self.timestamp,
+            level: self.level.map(Cow::into_owned),
+            component: self.component.map(Cow::into_owned),
+            content: self.content.into_owned(),
+            header_matched: self.header_matched,
+            session_hint: self.session_hint.map(Cow::into_owned),
+            http: self.http.map(|http| *http),
         }
     }
 }
@@ -237,15 +272,26 @@ impl HeaderParser {
     /// Parses one line (a trailing `\r`/`\n` is ignored). Never fails: a line that does not match
     /// comes back with `header_matched == false` and the whole line as `content`.
     pub fn parse(&self, line: &str) -> Header {
-        let line = line.trim_end_matches(['\n', '\r']);
+        self.parse_ref(line).into_owned()
+    }
+
+    /// [`HeaderParser::parse`] without copying: the text fields borrow from `line` (the hot path of
+    /// mining, which only needs the message).
+    pub fn parse_ref<'a>(&self, line: &'a str) -> HeaderRef<'a> {
+        // Most lines end with neither: skip the char-pattern trim.
+        let line = if line.ends_with(['\n', '\r']) {
+            line.trim_end_matches(['\n', '\r'])
+        } else {
+            line
+        };
         match self.format {
-            LogFormat::Raw => Header::unmatched(line),
+            LogFormat::Raw => HeaderRef::unmatched(line),
             LogFormat::Auto => self.parse_auto(line),
-            format => parse_with(format, line).unwrap_or_else(|| Header::unmatched(line)),
+            format => parse_with(format, line).unwrap_or_else(|| HeaderRef::unmatched(line)),
         }
     }
 
-    fn parse_auto(&self, line: &str) -> Header {
+    fn parse_auto<'a>(&self, line: &'a str) -> HeaderRef<'a> {
         let formats = LogFormat::concrete();
         let last = usize::from(self.last_auto.load(Ordering::Relaxed));
         if let Some(&format) = formats.get(last) {
@@ -264,7 +310,7 @@ impl HeaderParser {
                 return header;
             }
         }
-        Header::unmatched(line)
+        HeaderRef::unmatched(line)
     }
 }
 
@@ -297,9 +343,9 @@ pub fn detect_format(sample: &[&str]) -> LogFormat {
 }
 
 /// Parses `line` as `format`; `None` when it does not match.
-fn parse_with(format: LogFormat, line: &str) -> Option<Header> {
+fn parse_with(format: LogFormat, line: &str) -> Option<HeaderRef<'_>> {
     // Loghub strips each line before matching its header regex.
-    let line = line.trim();
+    let line = trim_line(line);
     match format {
         LogFormat::Auto | LogFormat::Raw => None,
         LogFormat::Hdfs => parse_hdfs(line),
@@ -328,6 +374,18 @@ fn parse_with(format: LogFormat, line: &str) -> Option<Header> {
 // ---------------------------------------------------------------------------------------------
 // Small scanning helpers.
 
+/// `line.trim()`, with the common case (a visible ASCII byte at both ends) checked first.
+#[inline]
+fn trim_line(line: &str) -> &str {
+    let visible = |byte: &u8| (b'!'..0x80).contains(byte);
+    let bytes = line.as_bytes();
+    if bytes.first().is_some_and(visible) && bytes.last().is_some_and(visible) {
+        line
+    } else {
+        line.trim()
+    }
+}
+
 /// A forward-only cursor over a line.
 struct Cursor<'a> {
     rest: &'a str,
@@ -339,42 +397,45 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next run of non-whitespace characters, then at least one whitespace (consumed).
+    #[inline(always)]
     fn field(&mut self) -> Option<&'a str> {
-        let end = self.rest.bytes().position(|b| b == b' ' || b == b'\t')?;
-        let field = &self.rest[..end];
-        if field.is_empty() {
+        let bytes = self.rest.as_bytes();
+        let end = find_blank(bytes)?;
+        if end == 0 {
             return None;
         }
-        let bytes = self.rest.as_bytes();
         let mut next = end + 1;
         while next < bytes.len() && (bytes[next] == b' ' || bytes[next] == b'\t') {
             next += 1;
         }
-        // The skipped bytes are ASCII, so `next` is a char boundary.
+        // Both cuts are next to ASCII bytes, so on char boundaries.
+        let field = self.rest.get(..end)?;
         self.rest = self.rest.get(next..).unwrap_or("");
         Some(field)
     }
 
     /// Text up to the first occurrence of `delimiter` (consumed, not returned).
     fn until(&mut self, delimiter: &str) -> Option<&'a str> {
-        let end = self.rest.find(delimiter)?;
+        let end = find_short(self.rest.as_bytes(), delimiter.as_bytes())?;
         let field = &self.rest[..end];
         self.rest = &self.rest[end + delimiter.len()..];
         Some(field)
     }
 
     /// Text up to the first `delimiter` that is followed by whitespace; both are consumed.
-    fn until_then_space(&mut self, delimiter: char) -> Option<&'a str> {
+    fn until_then_space(&mut self, delimiter: u8) -> Option<&'a str> {
+        let bytes = self.rest.as_bytes();
         let mut from = 0;
         loop {
-            let at = from + self.rest[from..].find(delimiter)?;
-            let after = &self.rest[at + delimiter.len_utf8()..];
+            let at = from + find_byte(bytes.get(from..)?, delimiter)?;
+            // `delimiter` is ASCII: the cuts around it are char boundaries.
+            let after = self.rest.get(at + 1..)?;
             if after.starts_with(is_space) {
-                let field = &self.rest[..at];
+                let field = self.rest.get(..at)?;
                 self.rest = after.trim_start_matches(is_space);
                 return Some(field);
             }
-            from = at + delimiter.len_utf8();
+            from = at + 1;
         }
     }
 
@@ -406,6 +467,62 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// First occurrence of a short `needle` in `haystack`: a `memchr` on its first
+/// byte, without the setup of a two-way searcher (`str::find(&str)` costs more than the header).
+/// Offsets of a `&str` needle found in a `&str` haystack are char boundaries.
+fn find_short(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, tail) = needle.split_first()?;
+    let mut from = 0;
+    while from + needle.len() <= haystack.len() {
+        let at = from + find_byte(&haystack[from..], first)?;
+        if haystack.get(at + 1..at + needle.len()) == Some(tail) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Index of the first `needle` byte in `bytes` (SIMD `memchr`: messages are scanned for `_` and
+/// `[` on every line).
+#[inline]
+fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
+    memchr::memchr(needle, bytes)
+}
+
+/// Index of the first space or tab in `bytes`, eight bytes at a time (headers are scanned field by
+/// field on every line; a byte loop costs several times more).
+#[inline(always)]
+fn find_blank(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&bytes[at..at + 8]);
+        let word = u64::from_le_bytes(chunk);
+        let spaces = word ^ (ONES * u64::from(b' '));
+        let tabs = word ^ (ONES * u64::from(b'\t'));
+        // A zero byte of `spaces` or `tabs` is a match; the lowest flagged byte is exact.
+        let found =
+            ((spaces.wrapping_sub(ONES) & !spaces) | (tabs.wrapping_sub(ONES) & !tabs)) & HIGHS;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .map(|offset| at + offset)
+}
+
+/// The value of a string of ASCII digits (at most 19, so it cannot overflow).
+fn digits_value(s: &str) -> u64 {
+    s.bytes()
+        .fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0'))
+}
+
 fn is_space(c: char) -> bool {
     c == ' ' || c == '\t'
 }
@@ -433,15 +550,24 @@ fn number(s: &str) -> Option<u32> {
     if s.is_empty() || s.len() > 9 || !all_digits(s) {
         return None;
     }
-    s.parse().ok()
+    u32::try_from(digits_value(s)).ok()
 }
 
 /// Unix seconds written as an integer.
 fn epoch(s: &str) -> Option<f64> {
-    if s.is_empty() || s.len() > 12 || !all_digits(s) {
+    if s.is_empty() || s.len() > 12 {
         return None;
     }
-    s.parse::<u64>().ok().map(|seconds| seconds as f64)
+    // Check and convert in one pass.
+    let mut value = 0u64;
+    for byte in s.bytes() {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + u64::from(digit);
+    }
+    Some(value as f64)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -480,10 +606,16 @@ fn month_from_name(name: &str) -> Option<u32> {
     if name.len() < 3 {
         return None;
     }
-    let prefix = name.get(..3)?;
+    let prefix = name.as_bytes().get(..3)?;
+    // Lowercase the three bytes once instead of comparing case-insensitively twelve times.
+    let lower = [
+        prefix[0].to_ascii_lowercase(),
+        prefix[1].to_ascii_lowercase(),
+        prefix[2].to_ascii_lowercase(),
+    ];
     MONTHS
         .iter()
-        .position(|month| month.eq_ignore_ascii_case(prefix))
+        .position(|month| month.as_bytes() == lower)
         .and_then(|index| u32::try_from(index + 1).ok())
 }
 
@@ -528,6 +660,19 @@ fn iso_date(s: &str, separator: u8) -> Option<(i64, u32, u32)> {
         i64::from(fixed_number(s.get(0..4)?, 4)?),
         fixed_number(s.get(5..7)?, 2)?,
         fixed_number(s.get(8..10)?, 2)?,
+    ))
+}
+
+/// `yy-mm-dd` (or with another one-byte separator), years from 2000: `17/06/09`.
+fn short_date(s: &str, separator: u8) -> Option<(i64, u32, u32)> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 8 || bytes[2] != separator || bytes[5] != separator {
+        return None;
+    }
+    Some((
+        2000 + i64::from(fixed_number(s.get(0..2)?, 2)?),
+        fixed_number(s.get(3..5)?, 2)?,
+        fixed_number(s.get(6..8)?, 2)?,
     ))
 }
 
@@ -577,40 +722,67 @@ fn syslog_time(month: &str, day: &str, time: &str) -> Option<f64> {
     unix_time(ASSUMED_YEAR, month, day, hour, minute, second)
 }
 
-fn owned(s: &str) -> Option<String> {
-    Some(s.to_string())
+/// A borrowed text field.
+fn borrowed(s: &str) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(s))
 }
 
 /// First `blk_<digits>` (optionally negative) in `text`.
-fn hdfs_block_id(text: &str) -> Option<String> {
+fn hdfs_block_id(text: &str) -> Option<Cow<'_, str>> {
     let bytes = text.as_bytes();
     let mut from = 0;
-    while let Some(offset) = bytes.get(from..)?.iter().position(|&b| b == b'b') {
-        let start = from + offset;
-        if bytes.get(start..start + 4) != Some(b"blk_".as_slice()) {
-            from = start + 1;
+    // Search the `_` (a `memchr`, rarer than `b`), then look back for `blk`.
+    while let Some(offset) = find_byte(bytes.get(from..)?, b'_') {
+        let underscore = from + offset;
+        from = underscore + 1;
+        if underscore < 3 || &bytes[underscore - 3..underscore] != b"blk" {
             continue;
         }
-        let mut end = start + 4;
+        let start = underscore - 3;
+        let mut end = underscore + 1;
         if bytes.get(end) == Some(&b'-') {
             end += 1;
         }
         let digits_start = end;
-        while end < bytes.len() && bytes[end].is_ascii_digit() {
-            end += 1;
-        }
+        end = digits_end(bytes, end);
         if end > digits_start {
-            return text.get(start..end).map(str::to_string);
+            return text.get(start..end).map(Cow::Borrowed);
         }
-        from = start + 4;
     }
     None
+}
+
+/// The end of the run of ASCII digits that starts at `from`, eight bytes at a time (block ids
+/// are about 20 digits).
+fn digits_end(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = from;
+    while at + 8 <= bytes.len() {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&bytes[at..at + 8]);
+        let word = u64::from_le_bytes(chunk);
+        // Per ASCII byte: above `9` sets the high bit of `+ 0x46`, below `0` leaves it clear in
+        // `+ 0x50`; non-ASCII bytes have it already. Carries only leave a non-ASCII byte, which
+        // is flagged itself, so the lowest flagged byte is exact.
+        let above = word.wrapping_add(ONES * 0x46);
+        let below = !word.wrapping_add(ONES * 0x50);
+        let other = (word | above | below) & HIGHS;
+        if other != 0 {
+            return at + (other.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while at < bytes.len() && bytes[at].is_ascii_digit() {
+        at += 1;
+    }
+    at
 }
 
 // ---------------------------------------------------------------------------------------------
 // The formats.
 
-fn parse_hdfs(line: &str) -> Option<Header> {
+fn parse_hdfs(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let date = cursor.field()?;
     let time = cursor.field()?;
@@ -633,7 +805,7 @@ fn parse_hdfs(line: &str) -> Option<Header> {
         fixed_number(&time[2..4], 2)?,
         f64::from(fixed_number(&time[4..6], 2)?),
     )?;
-    let component = cursor.until_then_space(':').or_else(|| {
+    let component = cursor.until_then_space(b':').or_else(|| {
         // A message can be empty: `comp:` at the very end.
         cursor.rest().strip_suffix(':').map(|c| {
             let component = c;
@@ -642,18 +814,18 @@ fn parse_hdfs(line: &str) -> Option<Header> {
         })
     })?;
     let content = cursor.rest();
-    Some(Header {
+    Some(HeaderRef {
         timestamp: Some(timestamp),
-        level: owned(level),
-        component: owned(component),
+        level: borrowed(level),
+        component: borrowed(component),
         session_hint: hdfs_block_id(content),
-        content: content.to_string(),
+        content: Cow::Borrowed(content),
         header_matched: true,
         http: None,
     })
 }
 
-fn parse_bgl(line: &str) -> Option<Header> {
+fn parse_bgl(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let _label = cursor.field()?;
     let epoch_text = cursor.field()?;
@@ -676,18 +848,18 @@ fn parse_bgl(line: &str) -> Option<Header> {
     if let Some(fraction) = time.get(20..).filter(|f| all_digits(f)) {
         timestamp += fraction_value(fraction);
     }
-    Some(Header {
+    Some(HeaderRef {
         timestamp: Some(timestamp),
-        level: owned(level),
-        component: owned(component),
-        content: content.to_string(),
+        level: borrowed(level),
+        component: borrowed(component),
+        content: Cow::Borrowed(content),
         header_matched: true,
-        session_hint: owned(node),
+        session_hint: borrowed(node),
         http: None,
     })
 }
 
-fn parse_hadoop(line: &str) -> Option<Header> {
+fn parse_hadoop(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let date = cursor.field()?;
     let time = cursor.field()?;
@@ -698,43 +870,42 @@ fn parse_hadoop(line: &str) -> Option<Header> {
         return None;
     }
     cursor.eat("[")?;
-    let _process = cursor.until_then_space(']')?;
-    let component = cursor.until_then_space(':')?;
-    Some(Header {
+    let _process = cursor.until_then_space(b']')?;
+    let component = cursor.until_then_space(b':')?;
+    Some(HeaderRef {
         timestamp: unix_time(year, month, day, hour, minute, second),
-        level: owned(level),
-        component: owned(component),
-        content: cursor.rest().to_string(),
+        level: borrowed(level),
+        component: borrowed(component),
+        content: Cow::Borrowed(cursor.rest()),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_spark(line: &str) -> Option<Header> {
+fn parse_spark(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let date = cursor.field()?;
     let time = cursor.field()?;
     let level = cursor.field()?;
-    let (year, month, day) =
-        iso_date(&format!("20{date}"), b'/').or_else(|| iso_date(date, b'/'))?;
+    let (year, month, day) = short_date(date, b'/').or_else(|| iso_date(date, b'/'))?;
     let (hour, minute, second) = clock(time)?;
     if !is_level_word(level) {
         return None;
     }
-    let component = cursor.until_then_space(':')?;
-    Some(Header {
+    let component = cursor.until_then_space(b':')?;
+    Some(HeaderRef {
         timestamp: unix_time(year, month, day, hour, minute, second),
-        level: owned(level),
-        component: owned(component),
-        content: cursor.rest().to_string(),
+        level: borrowed(level),
+        component: borrowed(component),
+        content: Cow::Borrowed(cursor.rest()),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_zookeeper(line: &str) -> Option<Header> {
+fn parse_zookeeper(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let date = cursor.field()?;
     let time = cursor.field()?;
@@ -751,7 +922,7 @@ fn parse_zookeeper(line: &str) -> Option<Header> {
     let rest = cursor.rest();
     let mut from = 0;
     let (inside, content) = loop {
-        let at = from + rest.get(from..)?.find(']')?;
+        let at = from + find_byte(rest.as_bytes().get(from..)?, b']')?;
         let mut after = Cursor::new(&rest[at + 1..]);
         if after.spaces().is_some() && after.eat("-").is_some() {
             if after.spaces().is_some() {
@@ -764,24 +935,30 @@ fn parse_zookeeper(line: &str) -> Option<Header> {
         from = at + 1;
     };
     let component = inside
-        .split_once(':')
-        .map(|(_, tail)| {
-            tail.rsplit_once('@')
-                .map_or(tail, |(component, _)| component)
+        .as_bytes()
+        .iter()
+        .position(|&b| b == b':')
+        .map(|colon| {
+            // `:` and `@` are ASCII: the cuts are char boundaries.
+            let tail = inside.get(colon + 1..).unwrap_or("");
+            match tail.as_bytes().iter().rposition(|&b| b == b'@') {
+                Some(at) => tail.get(..at).unwrap_or(tail),
+                None => tail,
+            }
         })
         .unwrap_or(inside);
-    Some(Header {
+    Some(HeaderRef {
         timestamp: unix_time(year, month, day, hour, minute, second),
-        level: owned(level),
-        component: owned(component),
-        content: content.to_string(),
+        level: borrowed(level),
+        component: borrowed(component),
+        content: Cow::Borrowed(content),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_hpc(line: &str) -> Option<Header> {
+fn parse_hpc(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let log_id = cursor.field()?;
     let _node = cursor.field()?;
@@ -793,11 +970,11 @@ fn parse_hpc(line: &str) -> Option<Header> {
     if !all_digits(log_id) || !all_digits(flag) {
         return None;
     }
-    Some(Header {
+    Some(HeaderRef {
         timestamp: Some(epoch(time)?),
         level: None,
-        component: owned(component),
-        content: cursor.rest().to_string(),
+        component: borrowed(component),
+        content: Cow::Borrowed(cursor.rest()),
         header_matched: true,
         session_hint: None,
         http: None,
@@ -805,8 +982,8 @@ fn parse_hpc(line: &str) -> Option<Header> {
 }
 
 /// `comp[pid]: msg` or `comp: msg`; returns (component, pid, message).
-fn program_and_message(cursor: &mut Cursor<'_>) -> Option<(String, Option<String>, String)> {
-    let program = cursor.until_then_space(':').or_else(|| {
+fn program_and_message<'a>(cursor: &mut Cursor<'a>) -> Option<(&'a str, Option<&'a str>, &'a str)> {
+    let program = cursor.until_then_space(b':').or_else(|| {
         let program = cursor.rest().strip_suffix(':')?;
         cursor.rest = "";
         Some(program)
@@ -815,13 +992,13 @@ fn program_and_message(cursor: &mut Cursor<'_>) -> Option<(String, Option<String
         return None;
     }
     let (component, pid) = match program.strip_suffix(']').and_then(|p| p.rsplit_once('[')) {
-        Some((component, pid)) => (component, Some(pid.to_string())),
+        Some((component, pid)) => (component, Some(pid)),
         None => (program, None),
     };
-    Some((component.to_string(), pid, cursor.rest().to_string()))
+    Some((component, pid, cursor.rest()))
 }
 
-fn parse_thunderbird(line: &str) -> Option<Header> {
+fn parse_thunderbird(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let _label = cursor.field()?;
     let epoch_text = cursor.field()?;
@@ -835,18 +1012,18 @@ fn parse_thunderbird(line: &str) -> Option<Header> {
     iso_date(date, b'.')?;
     syslog_time(month, day, time)?;
     let (component, _pid, content) = program_and_message(&mut cursor)?;
-    Some(Header {
+    Some(HeaderRef {
         timestamp: Some(timestamp),
         level: None,
-        component: Some(component),
-        content,
+        component: borrowed(component),
+        content: Cow::Borrowed(content),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_windows(line: &str) -> Option<Header> {
+fn parse_windows(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let date = cursor.field()?;
     let time = cursor.field()?;
@@ -861,18 +1038,18 @@ fn parse_windows(line: &str) -> Option<Header> {
         Some(component) => (component, cursor.rest()),
         None => (cursor.rest(), ""),
     };
-    Some(Header {
+    Some(HeaderRef {
         timestamp: unix_time(year, month, day, hour, minute, second),
-        level: owned(level),
-        component: owned(component),
-        content: content.to_string(),
+        level: borrowed(level),
+        component: borrowed(component),
+        content: Cow::Borrowed(content),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_linux(line: &str) -> Option<Header> {
+fn parse_linux(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let month = cursor.field()?;
     let day = cursor.field()?;
@@ -880,18 +1057,18 @@ fn parse_linux(line: &str) -> Option<Header> {
     let timestamp = syslog_time(month, day, time)?;
     let _host = cursor.field()?;
     let (component, _pid, content) = program_and_message(&mut cursor)?;
-    Some(Header {
+    Some(HeaderRef {
         timestamp: Some(timestamp),
         level: None,
-        component: Some(component),
-        content,
+        component: borrowed(component),
+        content: Cow::Borrowed(content),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_android(line: &str) -> Option<Header> {
+fn parse_android(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let date = cursor.field()?;
     let time = cursor.field()?;
@@ -914,22 +1091,22 @@ fn parse_android(line: &str) -> Option<Header> {
         minute,
         second,
     )?;
-    let (component, content) = match cursor.until_then_space(':') {
+    let (component, content) = match cursor.until_then_space(b':') {
         Some(component) => (component, cursor.rest()),
         None => (cursor.rest().strip_suffix(':')?, ""),
     };
-    Some(Header {
+    Some(HeaderRef {
         timestamp: Some(timestamp),
-        level: owned(level),
-        component: owned(component.trim_end()),
-        content: content.to_string(),
+        level: borrowed(level),
+        component: borrowed(component.trim_end()),
+        content: Cow::Borrowed(content),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_healthapp(line: &str) -> Option<Header> {
+fn parse_healthapp(line: &str) -> Option<HeaderRef<'_>> {
     let mut parts = line.splitn(4, '|');
     let time = parts.next()?;
     let component = parts.next()?;
@@ -956,18 +1133,18 @@ fn parse_healthapp(line: &str) -> Option<Header> {
         minute,
         second + millis,
     )?;
-    Some(Header {
+    Some(HeaderRef {
         timestamp: Some(timestamp),
         level: None,
-        component: owned(component),
-        content: content.to_string(),
+        component: borrowed(component),
+        content: Cow::Borrowed(content),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_apache(line: &str) -> Option<Header> {
+fn parse_apache(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     cursor.eat("[")?;
     let time = cursor.until("]")?;
@@ -985,18 +1162,18 @@ fn parse_apache(line: &str) -> Option<Header> {
     let day = number(fields.next()?)?;
     let (hour, minute, second) = clock(fields.next()?)?;
     let year = i64::from(number(fields.next()?)?);
-    Some(Header {
+    Some(HeaderRef {
         timestamp: unix_time(year, month, day, hour, minute, second),
-        level: owned(level),
+        level: borrowed(level),
         component: None,
-        content: content.to_string(),
+        content: Cow::Borrowed(content),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_proxifier(line: &str) -> Option<Header> {
+fn parse_proxifier(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     cursor.eat("[")?;
     let time = cursor.until("]")?;
@@ -1007,7 +1184,7 @@ fn parse_proxifier(line: &str) -> Option<Header> {
     let (date, clock_text) = time.split_once(' ')?;
     let (month, day) = date.split_once('.')?;
     let (hour, minute, second) = clock(clock_text)?;
-    Some(Header {
+    Some(HeaderRef {
         timestamp: unix_time(
             ASSUMED_YEAR,
             number(month)?,
@@ -1017,15 +1194,15 @@ fn parse_proxifier(line: &str) -> Option<Header> {
             second,
         ),
         level: None,
-        component: owned(program),
-        content: content.to_string(),
+        component: borrowed(program),
+        content: Cow::Borrowed(content),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_openssh(line: &str) -> Option<Header> {
+fn parse_openssh(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let month = cursor.field()?;
     let day = cursor.field()?;
@@ -1038,18 +1215,18 @@ fn parse_openssh(line: &str) -> Option<Header> {
         return None;
     }
     let content = cursor.rest().trim_start_matches(is_space);
-    Some(Header {
+    Some(HeaderRef {
         timestamp: Some(timestamp),
         level: None,
-        component: owned(component),
-        content: content.to_string(),
+        component: borrowed(component),
+        content: Cow::Borrowed(content),
         header_matched: true,
-        session_hint: owned(pid),
+        session_hint: borrowed(pid),
         http: None,
     })
 }
 
-fn parse_openstack(line: &str) -> Option<Header> {
+fn parse_openstack(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let _record = cursor.field()?;
     let date = cursor.field()?;
@@ -1065,26 +1242,26 @@ fn parse_openstack(line: &str) -> Option<Header> {
     cursor.eat("[")?;
     let _request = cursor.until("]")?;
     let content = cursor.rest().trim_start_matches(is_space);
-    Some(Header {
+    Some(HeaderRef {
         timestamp: unix_time(year, month, day, hour, minute, second),
-        level: owned(level),
-        component: owned(component),
+        level: borrowed(level),
+        component: borrowed(component),
         session_hint: openstack_instance(content),
-        content: content.to_string(),
+        content: Cow::Borrowed(content),
         header_matched: true,
         http: None,
     })
 }
 
 /// The instance id of `[instance: <uuid>]`.
-fn openstack_instance(content: &str) -> Option<String> {
-    let start = content.find("[instance: ")? + "[instance: ".len();
+fn openstack_instance(content: &str) -> Option<Cow<'_, str>> {
+    let start = find_short(content.as_bytes(), b"[instance: ")? + "[instance: ".len();
     let rest = content.get(start..)?;
     let end = rest.find(']')?;
-    owned(&rest[..end])
+    borrowed(&rest[..end])
 }
 
-fn parse_mac(line: &str) -> Option<Header> {
+fn parse_mac(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let month = cursor.field()?;
     let day = cursor.field()?;
@@ -1106,11 +1283,11 @@ fn parse_mac(line: &str) -> Option<Header> {
             }
             if tail.eat(":").is_some() {
                 let content = tail.rest().trim_start_matches(is_space);
-                return Some(Header {
+                return Some(HeaderRef {
                     timestamp: Some(timestamp),
                     level: None,
-                    component: owned(&rest[..open]),
-                    content: content.to_string(),
+                    component: borrowed(&rest[..open]),
+                    content: Cow::Borrowed(content),
                     header_matched: true,
                     session_hint: None,
                     http: None,
@@ -1121,7 +1298,7 @@ fn parse_mac(line: &str) -> Option<Header> {
     }
 }
 
-fn parse_access(line: &str, combined: bool) -> Option<Header> {
+fn parse_access(line: &str, combined: bool) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let client = cursor.field()?;
     let _ident = cursor.field()?;
@@ -1179,14 +1356,14 @@ fn parse_access(line: &str, combined: bool) -> Option<Header> {
     } else {
         format!("{method} {target} {protocol} {status_text}")
     };
-    Some(Header {
+    Some(HeaderRef {
         timestamp: access_time(time),
         level: None,
         component: None,
-        content,
+        content: Cow::Owned(content),
         header_matched: true,
-        session_hint: owned(client),
-        http: Some(HttpRequest {
+        session_hint: borrowed(client),
+        http: Some(Box::new(HttpRequest {
             client: client.to_string(),
             method: method.to_string(),
             target: target.to_string(),
@@ -1195,7 +1372,7 @@ fn parse_access(line: &str, combined: bool) -> Option<Header> {
             bytes,
             referrer,
             user_agent,
-        }),
+        })),
     })
 }
 
@@ -1234,7 +1411,7 @@ fn access_time(time: &str) -> Option<f64> {
     Some(base - zone_offset(zone.trim())?)
 }
 
-fn parse_syslog(line: &str) -> Option<Header> {
+fn parse_syslog(line: &str) -> Option<HeaderRef<'_>> {
     let mut cursor = Cursor::new(line);
     let mut level = None;
     if cursor.rest().starts_with('<') {
@@ -1245,7 +1422,7 @@ fn parse_syslog(line: &str) -> Option<Header> {
         ];
         level = SEVERITIES
             .get((priority % 8) as usize)
-            .map(|s| s.to_string());
+            .map(|&s| Cow::Borrowed(s));
     }
     // RFC 5424: `1 2003-10-11T22:14:15.003Z host app procid msgid [sd] msg`.
     if cursor.rest().starts_with("1 ") {
@@ -1280,15 +1457,15 @@ fn parse_syslog(line: &str) -> Option<Header> {
         } else if rest == "-" {
             rest = "";
         }
-        return Some(Header {
+        return Some(HeaderRef {
             timestamp: if stamp == "-" {
                 None
             } else {
                 iso_timestamp(stamp)
             },
             level,
-            component: (app != "-").then(|| app.to_string()),
-            content: rest.strip_prefix('\u{feff}').unwrap_or(rest).to_string(),
+            component: (app != "-").then_some(Cow::Borrowed(app)),
+            content: Cow::Borrowed(rest.strip_prefix('\u{feff}').unwrap_or(rest)),
             header_matched: true,
             session_hint: None,
             http: None,
@@ -1308,27 +1485,27 @@ fn parse_syslog(line: &str) -> Option<Header> {
     if component.contains(' ') {
         return None;
     }
-    Some(Header {
+    Some(HeaderRef {
         timestamp: Some(timestamp),
         level,
-        component: Some(component),
-        content,
+        component: borrowed(component),
+        content: Cow::Borrowed(content),
         header_matched: true,
         session_hint: None,
         http: None,
     })
 }
 
-fn parse_json(line: &str) -> Option<Header> {
+fn parse_json(line: &str) -> Option<HeaderRef<'_>> {
     if !line.starts_with('{') {
         return None;
     }
     let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).ok()?;
-    let text = |keys: &[&str]| -> Option<String> {
+    let text = |keys: &[&str]| -> Option<Cow<'_, str>> {
         keys.iter().find_map(|key| match object.get(*key)? {
-            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::String(s) => Some(Cow::Owned(s.clone())),
             serde_json::Value::Null => None,
-            other => Some(other.to_string()),
+            other => Some(Cow::Owned(other.to_string())),
         })
     };
     let content = text(&["message", "msg", "log", "text", "event", "body"])?;
@@ -1343,7 +1520,7 @@ fn parse_json(line: &str) -> Option<Header> {
             serde_json::Value::String(s) => iso_timestamp(s),
             _ => None,
         });
-    Some(Header {
+    Some(HeaderRef {
         timestamp,
         level: text(&["level", "severity", "lvl", "loglevel", "log.level"]),
         component: text(&[
@@ -1681,6 +1858,55 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn byte_scans_match_byte_loops() {
+        let alphabet = [
+            b'a', b' ', b'\t', b'_', b']', b'0', b'9', b'/', 0x80, 0xff, 0x3a, 0x2f,
+        ];
+        let mut rng = Lcg(9);
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..rng.next() % 40)
+                .map(|_| alphabet[(rng.next() as usize) % alphabet.len()])
+                .collect();
+            let blank = bytes.iter().position(|&b| b == b' ' || b == b'\t');
+            assert_eq!(find_blank(&bytes), blank, "{bytes:?}");
+            for needle in [b'_', b']', b'0'] {
+                let at = bytes.iter().position(|&b| b == needle);
+                assert_eq!(find_byte(&bytes, needle), at, "{bytes:?}");
+            }
+            let from = (rng.next() as usize) % (bytes.len() + 1);
+            let end = bytes[from..]
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .map_or(bytes.len(), |at| from + at);
+            assert_eq!(digits_end(&bytes, from), end, "{bytes:?} from {from}");
+        }
+        assert_eq!(find_short(b"a - b - c", b" - "), Some(1));
+        assert_eq!(find_short(b"a -b", b" - "), None);
+    }
+
+    #[test]
+    fn borrowed_and_owned_headers_agree() {
+        let lines = [
+            "081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106",
+            "17/06/09 20:10:40 INFO spark.SecurityManager: Changing view acls to: yarn,curi",
+            "83.149.9.216 - - [17/May/2015:10:05:03 +0000] \"GET /a.png HTTP/1.1\" 200 203023 \"http://x/\" \"Mozilla/5.0\"",
+            "{\"ts\": 1700000000.5, \"level\": \"warn\", \"msg\": \"slow query 35 ms\"}",
+            "not a header at all",
+        ];
+        for &format in LogFormat::ALL {
+            let parser = HeaderParser::new(format);
+            for line in lines {
+                let borrowed = parser.parse_ref(line);
+                assert_eq!(borrowed.clone().into_owned(), parser.parse(line));
+                assert_eq!(borrowed.content.as_ref(), parser.parse(line).content);
+            }
+        }
+        // `17/06/09` is 2017-06-09.
+        assert_eq!(short_date("17/06/09", b'/'), Some((2017, 6, 9)));
+        assert_eq!(short_date("2017/06/09", b'/'), None);
     }
 
     #[test]

@@ -4,15 +4,20 @@
 //! the same slot count when enough of the template's literal tokens agree and no differing token is
 //! protected; the differing positions then become `<*>`. Otherwise it starts a new template.
 //!
-//! Speed: a line whose masked shape was seen before is matched through a hash of its token ids
-//! (one map lookup), so the similarity search only runs on new shapes.
+//! Speed (the steady state of a log stream is lines of known events):
+//! - a line whose masked shape was seen before is matched through a hash of its shapes (one map
+//!   lookup, its literal words checked against the template, no interning, no allocation), so the
+//!   similarity search only runs on new shapes;
+//! - the template last joined by a line with the same first word is a hint for masking: the line's
+//!   tokens equal to that template's words (those masking keeps as they are) are taken without
+//!   being classified (see [`MaskedLine::fill_with_hint`]); the result never depends on the hint.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use super::mask::{MaskedLine, Slot, WILDCARD};
+use super::mask::{first_token, masks_to_itself, MaskedLine, Slot, WILDCARD};
 
 /// Settings of a [`TemplateMiner`]. One default works for all the Loghub systems.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,6 +181,9 @@ mod class {
     pub const INTRODUCER: u8 = 8;
     /// Has a masked part (`ambient=<*>`): its literal part names a field, never merged with another.
     pub const PARTIAL: u8 = 16;
+    /// Masking keeps the word as it is (see [`super::super::mask::masks_to_itself`]): a line token
+    /// equal to it needs no masking.
+    pub const IDENTITY: u8 = 32;
 }
 
 /// How a template word and a different line word at one position relate.
@@ -221,9 +229,18 @@ impl Hasher for FxHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+            // The rest as a zero-padded little-endian word, without a `memcpy` call: the last
+            // eight bytes shifted down when there are that many, else byte by byte.
+            let word = if bytes.len() >= 8 {
+                let mut last = [0u8; 8];
+                last.copy_from_slice(&bytes[bytes.len() - 8..]);
+                u64::from_le_bytes(last) >> (8 * (8 - rest.len()))
+            } else {
+                rest.iter()
+                    .rev()
+                    .fold(0u64, |word, &byte| (word << 8) | u64::from(byte))
+            };
+            self.add(word ^ ((rest.len() as u64) << 59));
         }
     }
 
@@ -261,7 +278,13 @@ struct Interner {
     ids: FxMap<Box<str>, u32>,
     texts: Vec<Box<str>>,
     flags: Vec<u8>,
+    /// Where the text's only `<*>` starts ([`NO_SINGLE_HOLE`] when it has none or several): the
+    /// pattern of parameter extraction, split once instead of on every line.
+    holes: Vec<u32>,
 }
+
+/// [`Interner::holes`] of a text without exactly one `<*>`.
+const NO_SINGLE_HOLE: u32 = u32::MAX;
 
 impl Interner {
     fn new() -> Self {
@@ -282,7 +305,21 @@ impl Interner {
         self.ids.insert(text.into(), id);
         self.texts.push(text.into());
         self.flags.push(flags);
+        let hole = find_bytes(text.as_bytes(), WILDCARD.as_bytes())
+            .filter(|&at| {
+                find_bytes(&text.as_bytes()[at + WILDCARD.len()..], WILDCARD.as_bytes()).is_none()
+            })
+            .and_then(|at| u32::try_from(at).ok())
+            .unwrap_or(NO_SINGLE_HOLE);
+        self.holes.push(hole);
         id
+    }
+
+    fn hole(&self, id: u32) -> u32 {
+        self.holes
+            .get(id as usize)
+            .copied()
+            .unwrap_or(NO_SINGLE_HOLE)
     }
 
     fn text(&self, id: u32) -> &str {
@@ -341,6 +378,11 @@ pub struct TemplateMiner {
     by_length: FxMap<usize, Vec<u32>>,
     /// Hash of a line's token ids -> the template it joined.
     shape_cache: FxMap<u64, CachedShape>,
+    /// The template last joined by a line starting with a given word: `(hash tag << 32) | id`,
+    /// direct-mapped on the hash of the first token (empty until the first line). It tells
+    /// masking which words to expect (see [`MaskedLine::fill_with_hint`]); a wrong guess only
+    /// costs a few byte comparisons.
+    hints: Vec<u64>,
     next_id: u32,
     lines: u64,
     evicted: u64,
@@ -362,6 +404,9 @@ thread_local! {
     static MATCH_SCRATCH: std::cell::RefCell<MaskedLine> = std::cell::RefCell::new(MaskedLine::default());
 }
 
+/// Entries of [`TemplateMiner::hints`].
+const HINT_SLOTS: usize = 256;
+
 /// Above this many cached shapes the cache is cleared (it refills from the next lines).
 const SHAPE_CACHE_LIMIT: usize = 1 << 17;
 
@@ -381,6 +426,7 @@ impl TemplateMiner {
             templates: FxMap::default(),
             by_length: FxMap::default(),
             shape_cache: FxMap::default(),
+            hints: Vec::new(),
             next_id: 1,
             lines: 0,
             evicted: 0,
@@ -423,15 +469,60 @@ impl TemplateMiner {
         content: &str,
         parameters: &mut Vec<std::ops::Range<usize>>,
     ) -> LineMatch {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.masked.fill(content);
-        let shape_hash = hash_shapes(&scratch.masked);
+        let hint_key = first_token_hash(content);
+        let hinted = self.hinted_template(hint_key);
+        let expected: &[TemplateSlot] = hinted
+            .and_then(|id| self.templates.get(&id))
+            .map_or(&[], |template| &template.slots);
+        let interner = &self.interner;
+        self.scratch
+            .masked
+            .fill_with_hint(content, |index| expected_word(interner, expected, index));
+        let shape_hash = hash_shapes(&self.scratch.masked);
         // Fast path: a shape seen before goes to the template it joined, without interning.
-        let cached = self.shape_cache.get(&shape_hash).copied().filter(|entry| {
-            self.templates
-                .get(&entry.template_id)
-                .is_some_and(|t| self.literals_equal(&t.slots, &scratch.masked))
-        });
+        let mut cached = None;
+        if let Some(entry) = self.shape_cache.get(&shape_hash).copied() {
+            if let Some(template) = self.templates.get_mut(&entry.template_id) {
+                // Slots the hint matched already equal this template's words when the hint named it.
+                let verified = if hinted == Some(entry.template_id) {
+                    self.scratch.masked.hinted
+                } else {
+                    0
+                };
+                if literals_equal(
+                    &self.interner,
+                    &template.slots,
+                    &self.scratch.masked,
+                    verified,
+                ) {
+                    if entry.stable_at == template.version {
+                        // Already absorbed by this template version: nothing to merge (one
+                        // template lookup, no interning, no allocation).
+                        self.lines += 1;
+                        template.count += 1;
+                        template.last_used = self.lines;
+                        parameters.clear();
+                        extract_parameters(
+                            content,
+                            &self.scratch.masked,
+                            &template.slots,
+                            &self.interner,
+                            parameters,
+                        );
+                        if hinted != Some(entry.template_id) {
+                            self.set_hint(hint_key, entry.template_id);
+                        }
+                        return LineMatch {
+                            template_id: entry.template_id,
+                            is_new: false,
+                            template_changed: false,
+                        };
+                    }
+                    cached = Some(entry);
+                }
+            }
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
         scratch.ids.clear();
         if cached.is_none() {
             for slot in &scratch.masked.slots {
@@ -451,6 +542,7 @@ impl TemplateMiner {
             }
         }
         let result = self.learn_masked(&scratch.masked, &scratch.ids, shape_hash, cached);
+        self.set_hint(hint_key, result.template_id);
         parameters.clear();
         if let Some(template) = self.templates.get(&result.template_id) {
             extract_parameters(
@@ -463,15 +555,6 @@ impl TemplateMiner {
         }
         self.scratch = scratch;
         result
-    }
-
-    /// Whether every literal word of the template equals the line's shape at its position.
-    fn literals_equal(&self, slots: &[TemplateSlot], masked: &MaskedLine) -> bool {
-        slots.len() == masked.slots.len()
-            && slots.iter().zip(&masked.slots).all(|(slot, line_slot)| {
-                slot.token == WILDCARD_ID
-                    || self.interner.text(slot.token) == masked.shape(line_slot)
-            })
     }
 
     fn learn_masked(
@@ -597,12 +680,44 @@ impl TemplateMiner {
         }
     }
 
+    /// The slots of the hinted template (none without a hint).
+    fn hint_slots(&self, hinted: Option<u32>) -> &[TemplateSlot] {
+        hinted
+            .and_then(|id| self.templates.get(&id))
+            .map_or(&[], |template| &template.slots)
+    }
+
+    /// The template that the last line starting like this one joined (see [`TemplateMiner::hints`]).
+    #[inline]
+    fn hinted_template(&self, key: u64) -> Option<u32> {
+        let entry = *self.hints.get(hint_index(key, self.hints.len()))?;
+        (entry >> 32 == key >> 32 && entry != 0).then_some(entry as u32)
+    }
+
+    fn set_hint(&mut self, key: u64, template_id: u32) {
+        // About two entries per template (a few hundred bytes for a small project), up to
+        // `HINT_SLOTS`; growing drops the old entries, which refill from the next lines.
+        let wanted = (2 * self.templates.len())
+            .next_power_of_two()
+            .clamp(64, HINT_SLOTS);
+        if self.hints.len() < wanted {
+            self.hints = vec![0; wanted];
+        }
+        let index = hint_index(key, self.hints.len());
+        if let Some(entry) = self.hints.get_mut(index) {
+            *entry = (key >> 32 << 32) | u64::from(template_id);
+        }
+    }
+
     /// Finds the template `content` belongs to without learning anything; `None` when the line
     /// would start a new template (a novel event).
     pub fn match_only(&self, content: &str) -> Option<TemplateMatch> {
         MATCH_SCRATCH.with(|cell| {
             let mut masked = cell.take();
-            masked.fill(content);
+            let expected = self.hint_slots(self.hinted_template(first_token_hash(content)));
+            masked.fill_with_hint(content, |index| {
+                expected_word(&self.interner, expected, index)
+            });
             let result = self.match_masked(content, &masked);
             cell.replace(masked);
             result
@@ -618,7 +733,7 @@ impl TemplateMiner {
             .filter(|id| {
                 self.templates
                     .get(id)
-                    .is_some_and(|t| self.literals_equal(&t.slots, masked))
+                    .is_some_and(|t| literals_equal(&self.interner, &t.slots, masked, 0))
             });
         let ids: Vec<u32> = if cached.is_some() {
             Vec::new()
@@ -893,6 +1008,9 @@ impl TemplateMiner {
     /// The word classes of a token shape (see [`class`]).
     fn word_flags(&self, shape: &str) -> u8 {
         let mut flags = 0;
+        if masks_to_itself(shape) {
+            flags |= class::IDENTITY;
+        }
         if shape.contains(WILDCARD) {
             flags |= class::PARTIAL;
         }
@@ -963,7 +1081,7 @@ impl TemplateMiner {
             .interner
             .texts
             .iter()
-            .map(|text| text.len() + 16 + 8 + 1 + 24)
+            .map(|text| text.len() + 16 + 8 + 1 + 4 + 24)
             .sum();
         let templates: usize = self
             .templates
@@ -981,7 +1099,8 @@ impl TemplateMiner {
             .values()
             .map(|ids| 24 + 8 + ids.capacity() * 4)
             .sum();
-        let cache = self.shape_cache.capacity() * (1 + std::mem::size_of::<(u64, CachedShape)>());
+        let cache = self.shape_cache.capacity() * (1 + std::mem::size_of::<(u64, CachedShape)>())
+            + self.hints.capacity() * 8;
         let scratch = self.scratch.masked.shapes.capacity()
             + self.scratch.masked.slots.capacity() * std::mem::size_of::<Slot>()
             + self.scratch.ids.capacity() * 4
@@ -1029,6 +1148,57 @@ impl TemplateMiner {
         }
         None
     }
+}
+
+/// Whether every literal word of the template equals the line's shape at its position (the guard
+/// of the shape cache against hash collisions). Slots whose bit is set in `verified` are known to.
+fn literals_equal(
+    interner: &Interner,
+    slots: &[TemplateSlot],
+    masked: &MaskedLine,
+    verified: u64,
+) -> bool {
+    let shapes = masked.shapes.as_bytes();
+    slots.len() == masked.slots.len()
+        && slots
+            .iter()
+            .zip(&masked.slots)
+            .enumerate()
+            .all(|(index, (slot, line_slot))| {
+                slot.token == WILDCARD_ID
+                    || (index < 64 && verified & (1 << index) != 0)
+                    || shapes.get(line_slot.shape_start as usize..line_slot.shape_end as usize)
+                        == Some(interner.text(slot.token).as_bytes())
+            })
+}
+
+/// The word a hinted template has at slot `index`, when masking keeps it as it is (see
+/// [`MaskedLine::fill_with_hint`]).
+#[inline]
+fn expected_word<'a>(
+    interner: &'a Interner,
+    slots: &[TemplateSlot],
+    index: usize,
+) -> Option<&'a [u8]> {
+    let slot = slots.get(index)?;
+    (slot.token != WILDCARD_ID && interner.flags(slot.token) & class::IDENTITY != 0)
+        .then(|| interner.text(slot.token).as_bytes())
+}
+
+/// The entry of [`TemplateMiner::hints`] (of `len`, a power of two) for `key`: the top bits of
+/// the key mixed once more (Fibonacci hashing), so that keys differing anywhere spread.
+fn hint_index(key: u64, len: usize) -> usize {
+    if len < 2 {
+        return 0;
+    }
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - len.trailing_zeros())) as usize
+}
+
+/// Hash of the first token of `content` (the key of [`TemplateMiner::hints`]).
+fn first_token_hash(content: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(first_token(content.as_bytes()));
+    hasher.finish()
 }
 
 /// Hash of a masked line's shapes (the shape bytes, then each slot's end and kind, so that slot
@@ -1172,26 +1342,49 @@ fn extract_parameters(
 ) {
     for (slot, line_slot) in slots.iter().zip(&masked.slots) {
         let start = line_slot.text_start as usize;
-        if slot.token == WILDCARD_ID {
+        let pattern = if slot.token == WILDCARD_ID {
             if slot.display == WILDCARD_ID {
                 out.push(start..line_slot.text_end as usize);
-            } else {
-                match_pattern(
-                    interner.text(slot.display),
-                    slot_source(content, line_slot),
-                    start,
-                    out,
-                );
+                continue;
             }
+            slot.display
         } else if interner.flags(slot.token) & class::PARTIAL != 0 {
-            match_pattern(
-                interner.text(slot.token),
-                slot_source(content, line_slot),
-                start,
-                out,
-            );
+            slot.token
+        } else {
+            continue;
+        };
+        let text = slot_source(content, line_slot);
+        let hole = interner.hole(pattern);
+        if hole == NO_SINGLE_HOLE {
+            match_pattern(interner.text(pattern), text, start, out);
+        } else {
+            match_single_hole(interner.text(pattern), hole as usize, text, start, out);
         }
     }
+}
+
+/// [`match_pattern`] for a pattern whose only `<*>` starts at `hole`: strip the literal prefix
+/// and suffix; the whole text when they do not fit.
+#[inline]
+fn match_single_hole(
+    pattern: &str,
+    hole: usize,
+    text: &str,
+    base: usize,
+    out: &mut Vec<std::ops::Range<usize>>,
+) {
+    let (prefix, suffix) = (
+        pattern.get(..hole).unwrap_or(""),
+        pattern.get(hole + WILDCARD.len()..).unwrap_or(""),
+    );
+    let fits = text.len() >= prefix.len() + suffix.len()
+        && text.starts_with(prefix)
+        && text.ends_with(suffix);
+    out.push(if fits {
+        base + prefix.len()..base + text.len() - suffix.len()
+    } else {
+        base..base + text.len()
+    });
 }
 
 /// [`extract_parameters`] as owned strings.
@@ -1243,12 +1436,27 @@ fn slot_source<'a>(content: &'a str, slot: &Slot) -> &'a str {
 /// byte `base` of the message) and pushes the range each hole covers. Falls back to the whole text
 /// for the first hole (and empty ranges for the others) when the literal parts are not found.
 fn match_pattern(pattern: &str, text: &str, base: usize, out: &mut Vec<std::ops::Range<usize>>) {
-    let holes = pattern.matches(WILDCARD).count();
+    // One hole (`<*>,`, `(<*>)`, `key=<*>`), the common case: a prefix and a suffix to strip.
+    if let Some(at) = find_bytes(pattern.as_bytes(), WILDCARD.as_bytes()) {
+        let (prefix, suffix) = (&pattern[..at], &pattern[at + WILDCARD.len()..]);
+        if find_bytes(suffix.as_bytes(), WILDCARD.as_bytes()).is_none() {
+            let hole = text.strip_prefix(prefix).and_then(|rest| {
+                (rest.len() >= suffix.len() && rest.ends_with(suffix))
+                    .then(|| prefix.len()..text.len() - suffix.len())
+            });
+            out.push(match hole {
+                Some(hole) => base + hole.start..base + hole.end,
+                None => base..base + text.len(),
+            });
+            return;
+        }
+    }
+    let holes = wildcard_pieces(pattern).count() - 1;
     let last = holes;
     let start_len = out.len();
     let mut position = 0usize;
     let mut ok = true;
-    for (index, piece) in pattern.split(WILDCARD).enumerate() {
+    for (index, piece) in wildcard_pieces(pattern).enumerate() {
         let rest = text.get(position..).unwrap_or("");
         if index == 0 {
             match rest.strip_prefix(piece) {
@@ -1291,6 +1499,25 @@ fn match_pattern(pattern: &str, text: &str, base: usize, out: &mut Vec<std::ops:
             out.push(end..end);
         }
     }
+}
+
+/// `text.split("<*>")`, without building a two-way searcher per call (patterns are a few bytes).
+fn wildcard_pieces(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match find_bytes(current.as_bytes(), WILDCARD.as_bytes()) {
+            // `<*>` is ASCII: both cuts are char boundaries.
+            Some(at) => {
+                rest = current.get(at + WILDCARD.len()..);
+                current.get(..at)
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
 }
 
 /// Finds `piece` in `text`, where a space in the piece matches any run of whitespace.

@@ -1,7 +1,8 @@
 //! Log parsing: header formats and online template mining.
 //!
 //! - [`HeaderParser`] splits a raw line into timestamp, level, component and message for one of the
-//!   [`LogFormat`]s (or detects the format).
+//!   [`LogFormat`]s (or detects the format); [`HeaderParser::parse_ref`] gives a [`HeaderRef`] that
+//!   borrows from the line instead of copying it.
 //! - [`TemplateMiner`] groups messages into templates (`<*>` for variable parts) online, with stable
 //!   ids, parameters per line, a match-only mode, protected words and a bounded template count.
 //! - [`eval`] scores the miner against the Loghub ground truth.
@@ -11,5 +12,5 @@ pub mod format;
 pub(crate) mod mask;
 pub mod miner;
 
-pub use format::{detect_format, Header, HeaderParser, HttpRequest, LogFormat};
+pub use format::{detect_format, Header, HeaderParser, HeaderRef, HttpRequest, LogFormat};
 pub use miner::{LineMatch, MinerConfig, MinerStats, TemplateInfo, TemplateMatch, TemplateMiner};
