@@ -4,28 +4,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== cargo fmt --check"
+# Each stage's start is printed with the minutes since the run began, so a slow stage shows in CI logs.
+stage() { echo "== [$((SECONDS / 60)) min] $*"; }
+
+stage "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy"
+stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "== cargo test (workspace)"
+stage "cargo test (workspace)"
 cargo test --workspace
 
-echo "== C and C++: header check, C/C++ tests under valgrind, install, boundary overhead"
+stage "C and C++: header check, C/C++ tests under valgrind, install, boundary overhead"
 scripts/test-ffi.sh
 
-echo "== Python wheel and tests"
+stage "Python wheel and tests"
 scripts/test-python.sh
 
-echo "== Node.js addon: build, node --test, examples (middleware, pino transport, quick start)"
+stage "Node.js addon: build, node --test, examples (middleware, pino transport, quick start)"
 LOGSENTINEL_BENCH=0 scripts/test-node.sh  # the Node-vs-Rust table: scripts/test-node.sh alone
 
-echo "== HTTP API: tests with the elasticsearch feature, schemathesis against /openapi.json"
+stage "HTTP API: tests with the elasticsearch feature, schemathesis against /openapi.json"
 scripts/test-http.sh
 
-echo "== README main command (release replay of the committed HDFS sample)"
+stage "Reliability: kill -9 crash consistency (50 kills) and a 2-minute soak (release)"
+scripts/test-reliability.sh
+
+stage "Fuzzing: five cargo-fuzz targets, 30 s each (stable toolchain, seeds in fuzz/seeds)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/test-fuzz.sh
+
+stage "README main command (release replay of the committed HDFS sample)"
 cargo build --release -p logsentinel-cli
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
@@ -33,4 +42,4 @@ trap 'rm -rf "$out"' EXIT
   --storage "$out/storage" --jsonl "$out/replay.jsonl" --quiet | tee "$out/summary.txt"
 grep -q "student took over at line" "$out/summary.txt"
 python3 scripts/check_replay.py "$out/replay.jsonl" 20000
-echo "all stages passed"
+echo "all stages passed in $((SECONDS / 60)) min"

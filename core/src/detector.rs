@@ -737,27 +737,45 @@ impl Inner {
     }
 
     pub(crate) fn flush_all(&self) -> Result<()> {
-        let slots: Vec<ProjectSlot> = self.projects.read().values().cloned().collect();
+        let mut slots: Vec<(String, ProjectSlot)> = self
+            .projects
+            .read()
+            .iter()
+            .map(|(id, s)| (id.clone(), s.clone()))
+            .collect();
+        slots.sort_by(|a, b| a.0.cmp(&b.0));
         let now = self.clock.now();
+        // Each project's lock is held from its snapshot to the commit: a group commit or a training's
+        // commit of the project cannot land in between and then be overwritten by this older snapshot
+        // (which rolled counters, samples and even an acknowledged student back). No other code holds
+        // two project locks.
+        let mut guards = Vec::with_capacity(slots.len());
         let mut writes: Vec<Write> = Vec::new();
-        for s in slots {
+        for (_, s) in &slots {
             let mut st = s.lock();
             if !st.deleted {
                 writes.extend(st.persist_writes(now)?);
             }
+            guards.push(st);
         }
-        writes.push(Write::Blob {
-            name: global_blob("vocab"),
-            bytes: serde_json::to_vec(&*self.vocab.read())?,
-        });
-        {
-            let mut meta = self.teacher_meta.lock();
-            meta.logs_processed_before += self.logs_processed.swap(0, Ordering::Relaxed);
-            writes.push(Write::Blob {
+        self.store.commit(writes)?;
+        drop(guards);
+        // The global blobs are snapshotted and committed under the teacher metadata lock, as every
+        // writer of them does: a snapshot taken before a teacher update committed can then never land
+        // after it (that rolled the stored teacher version back, and could pair the new model with
+        // the old model config and vocabulary). Lock order: metadata, then vocabulary.
+        let mut meta = self.teacher_meta.lock();
+        meta.logs_processed_before += self.logs_processed.swap(0, Ordering::Relaxed);
+        let writes = vec![
+            Write::Blob {
+                name: global_blob("vocab"),
+                bytes: serde_json::to_vec(&*self.vocab.read())?,
+            },
+            Write::Blob {
                 name: global_blob("teacher_meta"),
                 bytes: serde_json::to_vec(&*meta)?,
-            });
-        }
+            },
+        ];
         self.store.commit(writes)
     }
 

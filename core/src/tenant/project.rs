@@ -765,10 +765,13 @@ impl ProjectState {
         self.dirty_logs += 1;
 
         let before = self.miner.len();
+        // Templates are mined from the first MAX_MINED_BYTES of the message: a template's cost grows
+        // with its length, and distinct lines at the 64 KiB line cap made each kept template cost ~10 MB.
+        let (mined, _) = truncate(&header.content, MAX_MINED_BYTES);
         let template = if phase == Phase::Active {
-            self.miner.match_only(&header.content)
+            self.miner.match_only(mined)
         } else {
-            Some(self.miner.learn(&header.content))
+            Some(self.miner.learn(mined))
         };
         if let Some(t) = &template {
             if t.template_changed || t.is_new {
@@ -789,7 +792,7 @@ impl ProjectState {
                 self.record.novel_logs += 1;
                 if let Some(samples) = self.samples.as_mut() {
                     if samples.pending_novel.len() < MAX_PENDING_NOVEL {
-                        samples.pending_novel.push_back(header.content.clone());
+                        samples.pending_novel.push_back(mined.to_string());
                         self.samples_dirty = true;
                     }
                 }
@@ -1416,6 +1419,10 @@ pub fn compile_session_pattern(pattern: Option<&str>) -> Result<Option<Regex>> {
         })
         .transpose()
 }
+
+/// Longest prefix of a message its template is mined from, in bytes (longer messages keep their full
+/// text, up to `max_line_bytes`, for rules and features).
+pub const MAX_MINED_BYTES: usize = 4096;
 
 /// Longest session id kept as given, in bytes.
 pub const MAX_SESSION_ID_BYTES: usize = 256;

@@ -314,7 +314,8 @@ impl Inner {
                 .job
                 .as_ref()
                 .is_none_or(|j| j.status().state != JobState::Failed);
-        let redo = st.record.training_pending && !st.record.has_student;
+        // A training a crash or `close` interrupted (first or after drift) is redone.
+        let redo = st.record.training_pending;
         if !(due_first || due_drift || redo) {
             return;
         }
@@ -789,11 +790,13 @@ impl Inner {
                 meta.last_update = Some(started_at);
             }
             let bytes = serde_json::to_vec(&*meta)?;
-            drop(meta);
+            // Committed with the lock held, as every writer of the global blobs does (see
+            // `Inner::flush_all`): an older snapshot can never land after this one.
             self.store.commit(vec![Write::Blob {
                 name: global_blob("teacher_meta"),
                 bytes,
             }])?;
+            drop(meta);
         }
         result
     }
@@ -906,7 +909,8 @@ impl Inner {
             meta.forest = forest.map(|(f, _)| f);
             meta.parameters = model.parameter_count();
             let meta_bytes = serde_json::to_vec(&*meta)?;
-            drop(meta);
+            // Snapshot and commit with the metadata lock held (see `Inner::flush_all`): a flush that
+            // snapshotted the old metadata cannot commit it over this model's.
             let vocab_bytes = serde_json::to_vec(&*self.vocab.read())?;
             self.store.commit(vec![
                 Write::Blob {
@@ -922,6 +926,7 @@ impl Inner {
                     bytes: vocab_bytes,
                 },
             ])?;
+            drop(meta);
         }
         *self.teacher_view.write() = Arc::new(view);
         Ok(())
