@@ -1556,6 +1556,44 @@ struct MinerState {
     lines: u64,
     evicted: u64,
     templates: Vec<TemplateState>,
+    /// The shape cache (see [`encode_shapes`]): `match_only` consults it before its candidate scan,
+    /// so a reloaded miner without it could assign a known line another template, or none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    shapes: String,
+}
+
+/// The shape cache as base64 of `(shape hash: u64 LE, template id: u32 LE)` pairs, sorted by hash so
+/// equal caches serialize equally.
+fn encode_shapes(cache: &FxMap<u64, CachedShape>) -> String {
+    use base64::Engine;
+    let mut entries: Vec<(u64, u32)> = cache
+        .iter()
+        .map(|(hash, entry)| (*hash, entry.template_id))
+        .collect();
+    entries.sort_unstable();
+    let mut bytes = Vec::with_capacity(entries.len() * 12);
+    for (hash, id) in entries {
+        bytes.extend_from_slice(&hash.to_le_bytes());
+        bytes.extend_from_slice(&id.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+/// The entries [`encode_shapes`] wrote; a malformed cache decodes to none (it only speeds lines up
+/// and keeps restarts exact; the templates are what matter).
+fn decode_shapes(text: &str) -> Vec<(u64, u32)> {
+    use base64::Engine;
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(text) else {
+        return Vec::new();
+    };
+    bytes
+        .chunks_exact(12)
+        .filter_map(|chunk| {
+            let hash = u64::from_le_bytes(chunk.get(..8)?.try_into().ok()?);
+            let id = u32::from_le_bytes(chunk.get(8..)?.try_into().ok()?);
+            Some((hash, id))
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -1598,6 +1636,7 @@ impl From<TemplateMiner> for MinerState {
             .collect();
         templates.sort_by_key(|t| t.id);
         MinerState {
+            shapes: encode_shapes(&miner.shape_cache),
             config: miner.config,
             next_id: miner.next_id,
             lines: miner.lines,
@@ -1657,6 +1696,17 @@ impl From<MinerState> for TemplateMiner {
             );
         }
         miner.next_id = next_id;
+        for (hash, template_id) in decode_shapes(&state.shapes) {
+            if miner.templates.contains_key(&template_id) {
+                miner.shape_cache.insert(
+                    hash,
+                    CachedShape {
+                        template_id,
+                        stable_at: NOT_STABLE,
+                    },
+                );
+            }
+        }
         miner
     }
 }
@@ -1794,6 +1844,53 @@ mod tests {
         }
         let fresh = restored.learn("a brand new event");
         assert!(fresh.template_id > *ids.iter().max().unwrap_or(&0));
+    }
+
+    fn reloaded(miner: &TemplateMiner) -> TemplateMiner {
+        let json = serde_json::to_string(miner).unwrap();
+        let restored: TemplateMiner = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&restored).unwrap(), json);
+        restored
+    }
+
+    /// The fuzzer's smallest reproducer (`fuzz/seeds/miner/regress-reload-value-slot`): the shape
+    /// cache routed `i` to the template `<*>` that `4` generalised, and the reloaded miner, without
+    /// the cache, called `i` novel.
+    #[test]
+    fn match_only_is_the_same_after_a_reload() {
+        let mut miner = TemplateMiner::new(MinerConfig {
+            similarity_threshold: 0.0,
+            prefix_depth: 0,
+            max_candidates: 1,
+            protect_uppercase: false,
+            ..MinerConfig::default()
+        });
+        miner.learn("i");
+        miner.learn("4");
+        let before = miner.match_only("i").map(|m| m.template_id);
+        assert_eq!(before, Some(1));
+        assert_eq!(reloaded(&miner).match_only("i").map(|m| m.template_id), before);
+    }
+
+    /// Every line of a real log gets the same template (and parameters) from a reloaded miner.
+    #[test]
+    fn reloaded_miner_matches_real_lines_exactly() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/hdfs/hdfs_dev_20k.log");
+        let text = std::fs::read_to_string(path).unwrap();
+        let parser = crate::parse::HeaderParser::new(crate::parse::LogFormat::Hdfs);
+        let contents: Vec<String> = text
+            .lines()
+            .take(10_000)
+            .map(|line| parser.parse(line).content)
+            .collect();
+        let mut miner = TemplateMiner::new(MinerConfig::default());
+        for content in &contents[..5_000] {
+            miner.learn(content);
+        }
+        let restored = reloaded(&miner);
+        for content in &contents {
+            assert_eq!(restored.match_only(content), miner.match_only(content), "{content}");
+        }
     }
 
     #[test]
