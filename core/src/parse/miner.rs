@@ -1869,13 +1869,19 @@ mod tests {
         miner.learn("4");
         let before = miner.match_only("i").map(|m| m.template_id);
         assert_eq!(before, Some(1));
-        assert_eq!(reloaded(&miner).match_only("i").map(|m| m.template_id), before);
+        assert_eq!(
+            reloaded(&miner).match_only("i").map(|m| m.template_id),
+            before
+        );
     }
 
     /// Every line of a real log gets the same template (and parameters) from a reloaded miner.
     #[test]
     fn reloaded_miner_matches_real_lines_exactly() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/hdfs/hdfs_dev_20k.log");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/hdfs/hdfs_dev_20k.log"
+        );
         let text = std::fs::read_to_string(path).unwrap();
         let parser = crate::parse::HeaderParser::new(crate::parse::LogFormat::Hdfs);
         let contents: Vec<String> = text
@@ -1889,7 +1895,11 @@ mod tests {
         }
         let restored = reloaded(&miner);
         for content in &contents {
-            assert_eq!(restored.match_only(content), miner.match_only(content), "{content}");
+            assert_eq!(
+                restored.match_only(content),
+                miner.match_only(content),
+                "{content}"
+            );
         }
     }
 
