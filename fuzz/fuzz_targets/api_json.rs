@@ -86,6 +86,7 @@ fn check_new_project(p: &NewProject, text: &str) -> bool {
             http_status: Some(500),
             http_target: Some(text),
             http_user_agent: Some(text),
+            http_referrer: Some(text),
         };
         for hit in rules.evaluate(&input) {
             let _ = serde_json::to_string(&hit).expect("rule hit serializes");

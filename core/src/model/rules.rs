@@ -96,6 +96,8 @@ pub struct RuleInput<'a> {
     pub http_target: Option<&'a str>,
     /// User agent of an access-log line.
     pub http_user_agent: Option<&'a str>,
+    /// Referrer of an access-log line (raw, as written): scanners put payloads there too.
+    pub http_referrer: Option<&'a str>,
 }
 
 /// Built-in rules plus validated custom rules. Immutable, cheap to share (`Send + Sync`).
@@ -220,6 +222,10 @@ impl RuleSet {
                 if let Some(ua) = input.http_user_agent {
                     self.builtin
                         .attacks(ua, Source::UserAgent, first_attack, &mut hits);
+                }
+                if let Some(referrer) = input.http_referrer {
+                    self.builtin
+                        .attacks(referrer, Source::Referrer, first_attack, &mut hits);
                 }
             }
             None => self
@@ -840,7 +846,7 @@ impl Builtin {
             return;
         }
         let request_like = match source {
-            Source::Target | Source::UserAgent => true,
+            Source::Target | Source::UserAgent | Source::Referrer => true,
             Source::Line => self
                 .http_hint
                 .as_ref()
@@ -875,6 +881,8 @@ enum Source {
     Target,
     /// A parsed user agent.
     UserAgent,
+    /// A parsed referrer: a URL like the target, scanned with the same rules.
+    Referrer,
     /// A whole line without a parsed target: request rules only if it looks like a request.
     Line,
 }
@@ -1198,6 +1206,7 @@ mod tests {
             http_status: Some(200),
             http_target: Some(target),
             http_user_agent: Some(ua),
+            http_referrer: None,
         }
     }
 
@@ -1445,6 +1454,41 @@ mod tests {
         ] {
             let hits = attack_rules(&rs, &access("/index.html", ua));
             assert!(hits.iter().any(|h| h == rule), "{ua}: {hits:?}");
+        }
+    }
+
+    #[test]
+    fn referrer_attacks() {
+        let rs = RuleSet::builtin();
+        let with_referrer = |referrer| RuleInput {
+            http_referrer: Some(referrer),
+            ..access("/index.html", "Mozilla/5.0 (X11; Linux x86_64)")
+        };
+        for (referrer, rule) in [
+            ("() { :;}; echo; /bin/cat /etc/passwd", "attack:cmdi"),
+            (
+                "http://example.com/?q=1%27%20union%20select%20password%20from%20users--",
+                "attack:sqli",
+            ),
+            (
+                "http://example.com/%3Cscript%3Ealert(1)%3C/script%3E",
+                "attack:xss",
+            ),
+            (
+                "http://example.com/../../../../etc/passwd",
+                "attack:traversal",
+            ),
+        ] {
+            let hits = attack_rules(&rs, &with_referrer(referrer));
+            assert!(hits.iter().any(|h| h == rule), "{referrer}: {hits:?}");
+        }
+        for referrer in [
+            "http://semicomplete.com/presentations/logstash-monitorama-2013/",
+            "https://www.google.com/search?q=select+a+union+for+workers&ie=utf-8&oe=utf-8",
+            "https://duckduckgo.com/?q=xdotool+key+--window&t=ffab",
+        ] {
+            let hits = attack_rules(&rs, &with_referrer(referrer));
+            assert!(hits.is_empty(), "{referrer}: {hits:?}");
         }
     }
 
@@ -1801,6 +1845,7 @@ mod tests {
                     http_status: Some(u16::MAX),
                     http_target: Some(s),
                     http_user_agent: Some(s),
+                    http_referrer: Some(s),
                 });
                 let _ = rs.evaluate(&RuleInput {
                     line: s,

@@ -842,6 +842,7 @@ impl ProjectState {
             http_status: header.http.as_ref().and_then(|h| h.status),
             http_target: header.http.as_ref().map(|h| h.target.as_str()),
             http_user_agent: header.http.as_ref().and_then(|h| h.user_agent.as_deref()),
+            http_referrer: header.http.as_ref().and_then(|h| h.referrer.as_deref()),
         });
         if let (false, Some(samples)) = (phase == Phase::Active, self.samples.as_mut()) {
             self.samples_dirty = true;

@@ -149,12 +149,13 @@ impl SessionTable {
         ids.iter().filter_map(|id| self.remove(id)).collect()
     }
 
-    /// All open sessions.
+    /// All open sessions, least recently active first. A fixed order (the map's is random per
+    /// process) keeps what is built from them, such as training data, reproducible under a seed.
     pub fn iter(&self) -> impl Iterator<Item = &Session> {
-        self.map.values()
+        self.order.iter().filter_map(|(_, _, id)| self.map.get(id))
     }
 
-    /// All open sessions, mutably.
+    /// All open sessions, mutably, in no particular order.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Session> {
         self.map.values_mut()
     }

@@ -15,7 +15,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ModelDims};
-use crate::detector::Inner;
+use crate::detector::{Inner, ProjectSlot};
 use crate::error::{Error, Result};
 use crate::model::calibrate::Threshold;
 use crate::model::ensemble::{Student, StudentMeta, TeacherView, Thresholds};
@@ -666,7 +666,30 @@ impl Inner {
 
     /// Pools every project's sequences (in global ids) and feature rows.
     fn pooled_data(&self) -> (Vec<TrainSequence>, Vec<Vec<f32>>, usize) {
-        let slots: Vec<_> = self.projects.read().values().cloned().collect();
+        // In creation order (then name; ids are random): the global vocabulary grows in this order,
+        // so the teacher's token ids, training data and weights are the same in every run.
+        let slots: Vec<ProjectSlot> = self.projects.read().values().cloned().collect();
+        let mut keyed: Vec<((f64, String, String), ProjectSlot)> = slots
+            .into_iter()
+            .map(|slot| {
+                let key = {
+                    let st = slot.lock();
+                    (
+                        st.record.created_at,
+                        st.record.name.clone(),
+                        st.record.id.clone(),
+                    )
+                };
+                (key, slot)
+            })
+            .collect();
+        keyed.sort_by(|a, b| {
+            a.0 .0
+                .total_cmp(&b.0 .0)
+                .then_with(|| a.0 .1.cmp(&b.0 .1))
+                .then_with(|| a.0 .2.cmp(&b.0 .2))
+        });
+        let slots: Vec<ProjectSlot> = keyed.into_iter().map(|(_, slot)| slot).collect();
         let mut seqs = Vec::new();
         let mut rows = Vec::new();
         let mut projects = 0;
