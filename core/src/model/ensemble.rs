@@ -73,6 +73,13 @@ impl Profile {
             })
             .fold(0.0, f32::max)
     }
+
+    /// The rules component of a line whose template the project never saw: the hits at full
+    /// severity. A rule firing often on this project's normal lines (a `FATAL` level common to
+    /// its known events) says nothing of a never-seen event that carries it.
+    pub fn rules_score_novel(&self, hits: &[RuleHit]) -> f32 {
+        hits.iter().map(|h| h.severity).fold(0.0, f32::max)
+    }
 }
 
 /// The shared teacher as scoring sees it (an immutable snapshot, swapped whole on update).
@@ -201,5 +208,8 @@ mod tests {
         assert!(partly > 0.6 && partly < 0.8, "{partly}");
         assert_eq!(p.rules_score(&[hit("attack:sqli")]), 0.8);
         assert_eq!(p.rules_score(&[]), 0.0);
+        // A never-seen event keeps the full severity of what it carries.
+        assert_eq!(p.rules_score_novel(&[hit("keyword:exception")]), 0.8);
+        assert_eq!(p.rules_score_novel(&[]), 0.0);
     }
 }

@@ -607,7 +607,11 @@ impl ProjectState {
                 Some(s) if !teacher_unknown => thresholds.sequence_nll.calibrate(s.nll),
                 _ => p.novelty,
             };
-            let mut rules = profile.rules_score(&p.hits);
+            let mut rules = if p.template.is_none() && phase == Phase::Active {
+                profile.rules_score_novel(&p.hits)
+            } else {
+                profile.rules_score(&p.hits)
+            };
             // A client already caught attacking in this session: its later requests are part of the
             // attack (scanners crawl ordinary-looking pages between payloads).
             let attack_hit = p.hits.iter().any(|h| {
