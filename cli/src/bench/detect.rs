@@ -35,6 +35,81 @@ pub struct DetectBenchArgs {
     /// Times each throughput figure is measured; the median is reported (a busy machine's noise).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
+    /// Internal: run one memory measurement (`idle` or `scale`) on the storage `--child-dir` in this
+    /// fresh process, whose heap holds nothing else (freed memory of earlier phases stays in a
+    /// process's allocator and hides or inflates what is measured).
+    #[arg(long, hide = true, requires = "child_dir")]
+    child: Option<String>,
+    /// Internal: storage directory of `--child`.
+    #[arg(long, hide = true)]
+    child_dir: Option<PathBuf>,
+    /// Internal: the trained project whose forks `--child scale` loads.
+    #[arg(long, hide = true)]
+    child_source: Option<String>,
+}
+
+/// Runs `bench detect --child KIND --child-dir DIR [--child-source ID]` as a new process of this
+/// executable; its table rows go to this process's stdout.
+fn run_child(
+    kind: &str,
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    source: Option<&str>,
+) -> Result<(), Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::storage(e.to_string()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["bench", "detect", "--child", kind, "--child-dir"])
+        .arg(dir)
+        .arg("--file")
+        .arg(file);
+    if let Some(source) = source {
+        cmd.args(["--child-source", source]);
+    }
+    let status = cmd.status().map_err(|e| Error::storage(e.to_string()))?;
+    if !status.success() {
+        return Err(Error::model(format!(
+            "bench child `{kind}` failed: {status}"
+        )));
+    }
+    Ok(())
+}
+
+/// The measurement `--child` names, in this (fresh) process.
+fn child_main(args: &DetectBenchArgs, kind: &str, dir: &std::path::Path) -> Result<(), Error> {
+    match kind {
+        "idle" => {
+            let config = Config::with_storage_dir(dir).tiny_models();
+            let before = rss_kib();
+            let det = TenantDetector::open(config)?;
+            let h = det.health()?;
+            let per_project =
+                rss_kib().saturating_sub(before) as f64 / h.total_projects.max(1) as f64;
+            if h.active_student_models != 0 || h.projects_with_samples_loaded != 0 {
+                return Err(Error::model(
+                    "idle projects loaded models or samples at open",
+                ));
+            }
+            println!(
+                "| RSS per idle project past warmup ({} projects, a fresh process, after open) | {per_project:.1} KiB |",
+                h.total_projects
+            );
+            Ok(())
+        }
+        "scale" => {
+            let source = args
+                .child_source
+                .as_deref()
+                .ok_or_else(|| Error::invalid_input("--child scale needs --child-source"))?;
+            let lines = crate::read_lines(&args.file)?;
+            let line = lines
+                .first()
+                .ok_or_else(|| Error::invalid_input("empty file"))?;
+            load_students(dir, source, line)
+        }
+        other => Err(Error::invalid_input(format!(
+            "unknown bench child `{other}`"
+        ))),
+    }
 }
 
 fn rss_kib() -> u64 {
@@ -127,6 +202,9 @@ fn trained_project(
 
 /// Runs the benchmark and prints its table.
 pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
+    if let (Some(kind), Some(dir)) = (args.child.as_deref(), args.child_dir.as_deref()) {
+        return child_main(&args, kind, dir);
+    }
     let lines = crate::read_lines(&args.file)?;
     let w = args.warmup as usize;
     if lines.len() < w + 2_000 {
@@ -142,7 +220,8 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
     config.training_threads = 1;
     // Memory first, while the heap is fresh: idle projects past warmup (no model loaded, no open
     // session), measured after a restart, per project.
-    let per_idle = idle_project_kib(&lines, args.idle_projects)?;
+    let idle_dir = tempfile::tempdir().map_err(|e| Error::storage(e.to_string()))?;
+    write_idle_projects(idle_dir.path(), &lines, args.idle_projects)?;
 
     let det = TenantDetector::open(config)?;
     let active_lines = &lines[w..];
@@ -261,11 +340,10 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
         warm.first().copied().unwrap_or(0.0) / 1e3
     );
 
+    if args.idle_projects > 0 {
+        run_child("idle", idle_dir.path(), &args.file, None)?;
+    }
     let h = det.health()?;
-    println!(
-        "| RSS per idle project past warmup ({} projects, after a restart) | {per_idle:.1} KiB |",
-        args.idle_projects
-    );
     println!(
         "| students loaded: count / model bytes each / RSS of the process | {} / {:.2} MiB / {:.1} MiB |",
         h.active_student_models,
@@ -274,40 +352,31 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
     );
     drop(det);
     if args.projects > 0 {
-        scale_run(&cold_dir, &a, active_lines, args.projects, args.students)?;
+        scale_run(&cold_dir, &a, &args.file, args.projects, args.students)?;
     }
     Ok(())
 }
 
-/// RSS (KiB) per idle project past warmup: tiny-model forks of one trained project (the samples and
-/// templates an idle project keeps do not depend on the model size), counted after a restart.
-fn idle_project_kib(lines: &[String], projects: usize) -> Result<f64, Error> {
+/// Writes `projects` idle projects past warmup to `dir`: tiny-model forks of one trained project (the
+/// samples and templates an idle project keeps do not depend on the model size), measured by
+/// `--child idle` after a restart.
+fn write_idle_projects(
+    dir: &std::path::Path,
+    lines: &[String],
+    projects: usize,
+) -> Result<(), Error> {
     if projects == 0 {
-        return Ok(0.0);
+        return Ok(());
     }
-    let dir = tempfile::tempdir().map_err(|e| Error::storage(e.to_string()))?;
-    let config = Config::with_storage_dir(dir.path()).tiny_models();
-    {
-        let det = TenantDetector::open(config.clone())?;
-        let warmup = 10_000.min(lines.len() / 2) as u64;
-        let key = trained_project(&det, "idle-source", lines, warmup)?;
-        det.close_all_sessions(&key)?;
-        let source = det.status(&key)?.project_id;
-        for i in 0..projects {
-            det.fork_project(&source, &format!("idle-{i}"))?;
-        }
-        det.close()?;
+    let det = TenantDetector::open(Config::with_storage_dir(dir).tiny_models())?;
+    let warmup = 10_000.min(lines.len() / 2) as u64;
+    let key = trained_project(&det, "idle-source", lines, warmup)?;
+    det.close_all_sessions(&key)?;
+    let source = det.status(&key)?.project_id;
+    for i in 0..projects {
+        det.fork_project(&source, &format!("idle-{i}"))?;
     }
-    let before = rss_kib();
-    let det = TenantDetector::open(config)?;
-    let h = det.health()?;
-    let per_project = rss_kib().saturating_sub(before) as f64 / h.total_projects.max(1) as f64;
-    if h.active_student_models != 0 || h.projects_with_samples_loaded != 0 {
-        return Err(Error::model(
-            "idle projects loaded models or samples at open",
-        ));
-    }
-    Ok(per_project)
+    det.close()
 }
 
 /// `projects` projects in one process, `students` of them (forks of the trained project `key`)
@@ -315,7 +384,7 @@ fn idle_project_kib(lines: &[String], projects: usize) -> Result<f64, Error> {
 fn scale_run(
     dir: &std::path::Path,
     key: &str,
-    lines: &[String],
+    file: &std::path::Path,
     projects: usize,
     students: usize,
 ) -> Result<(), Error> {
@@ -339,6 +408,12 @@ fn scale_run(
         det.close()?;
         source
     };
+    run_child("scale", dir, file, Some(&source))
+}
+
+/// Opens the scale run's storage and loads the student of `source` and each of its forks by a
+/// first detect: RSS and the distribution of cold loads.
+fn load_students(dir: &std::path::Path, source: &str, line: &str) -> Result<(), Error> {
     let before = rss_kib();
     let det = TenantDetector::open(Config::with_storage_dir(dir))?;
     let ids: Vec<String> = det
@@ -352,13 +427,13 @@ fn scale_run(
         // Admin access by id: a fresh key for each fork (keys are shown once).
         let key = det.rotate_key_by_id(id)?;
         let t = Instant::now();
-        det.detect(&key, LogRecord::new(&lines[0]))?;
+        det.detect(&key, LogRecord::new(line))?;
         loads.push(t.elapsed().as_secs_f64() * 1e3);
     }
     loads.sort_by(f64::total_cmp);
     let h = det.health()?;
     println!(
-        "| {} projects, {} with a loaded student: RSS | {:.0} MiB ({:.0} MiB over the empty process) |",
+        "| {} projects, {} with a loaded student, a fresh process: RSS | {:.0} MiB ({:.0} MiB over the process before open) |",
         h.total_projects,
         h.active_student_models,
         rss_kib() as f64 / 1024.0,
