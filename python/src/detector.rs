@@ -284,6 +284,20 @@ impl TenantDetector {
         Ok(self.call(py, move |d| d.create_project(new))?.into())
     }
 
+    /// Creates a project from another's learned state (admin): its templates, training samples and
+    /// student are copied under a new id and a new API key (shown only here), so the new project skips
+    /// warmup. `project_id` names the source, `name` the new project.
+    fn fork_project(
+        &self,
+        py: Python<'_>,
+        project_id: String,
+        name: String,
+    ) -> PyResult<CreatedProject> {
+        Ok(self
+            .call(py, move |d| d.fork_project(&project_id, &name))?
+            .into())
+    }
+
     /// Every project (admin): never a key.
     fn list_projects(&self, py: Python<'_>) -> PyResult<Vec<ProjectSummary>> {
         Ok(self

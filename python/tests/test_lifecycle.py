@@ -164,6 +164,20 @@ def test_persistence_across_a_new_detector(trained_copy: Trained, lines: List[st
         assert det.update_history()
 
 
+def test_fork_project_copies_learned_state(trained_copy: Trained, lines: List[str]) -> None:
+    with open_tiny(trained_copy.storage) as det:
+        fork = det.fork_project(trained_copy.project_id, "hdfs-staging")
+        assert fork.api_key.startswith("sk-") and fork.api_key != trained_copy.api_key
+        assert fork.project_id != trained_copy.project_id
+        st = det.status(fork.api_key)
+        assert (st.project_name, st.phase, st.has_student_model) == ("hdfs-staging", "active", True)
+        assert det.detect(fork.api_key, lines[2000]).model_type == "student"
+        with pytest.raises(logsentinel.ProjectNotFound):
+            det.fork_project("no-such-project", "x")
+        with pytest.raises(logsentinel.InvalidInput):
+            det.fork_project(trained_copy.project_id, "   ")
+
+
 def test_config_as_kwargs_dict_or_dataclass(tmp_path: Path) -> None:
     cfg = Config.tiny(max_batch_size=10, storage_dir=tmp_path / "a")
     assert cfg.to_dict()["teacher"] == TINY["teacher"]
