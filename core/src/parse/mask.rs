@@ -202,14 +202,7 @@ impl MaskedLine {
 #[inline]
 fn push_whole_variable(token: &str, classes: u16, out: &mut String) -> bool {
     let bytes = token.as_bytes();
-    let mut start = 0;
-    while start < bytes.len() && is_opening(bytes[start]) {
-        start += 1;
-    }
-    let mut end = bytes.len();
-    while end > start && is_closing(bytes[end - 1]) {
-        end -= 1;
-    }
+    let (start, end) = unwrapped_span(bytes);
     let core = &bytes[start..end];
     let whole = (classes & DIGIT != 0 && classes & NOT_NUMERIC == 0 && is_numeric_run(core))
         || (core.starts_with(b"blk_") && is_block_id(token.get(start..end).unwrap_or("")))
@@ -459,6 +452,21 @@ const fn is_opening(byte: u8) -> bool {
     matches!(byte, b'(' | b'[' | b'{' | b'<' | b'"' | b'\'' | b'`')
 }
 
+/// The span of `bytes` inside its wrapping punctuation: `(/var/x):` -> `/var/x`, `[10.0.0.1]` ->
+/// `10.0.0.1`.
+#[inline]
+fn unwrapped_span(bytes: &[u8]) -> (usize, usize) {
+    let mut start = 0;
+    while start < bytes.len() && is_opening(bytes[start]) {
+        start += 1;
+    }
+    let mut end = bytes.len();
+    while end > start && is_closing(bytes[end - 1]) {
+        end -= 1;
+    }
+    (start, end)
+}
+
 /// Trailing punctuation after a value: `value),`, `id].`, `path:`.
 #[inline]
 const fn is_closing(byte: u8) -> bool {
@@ -502,14 +510,7 @@ fn mask_classified_token(token: &str, classes: u16, out: &mut String) -> bool {
     }
 
     // Strip wrapping punctuation so that `(/var/x):` and `[10.0.0.1]` are recognised as wholes.
-    let mut start = 0;
-    while start < bytes.len() && is_opening(bytes[start]) {
-        start += 1;
-    }
-    let mut end = bytes.len();
-    while end > start && is_closing(bytes[end - 1]) {
-        end -= 1;
-    }
+    let (start, end) = unwrapped_span(bytes);
     let core = &token[start..end];
     // Numbers, IPs with ports, dates and times: digits and separators only (the common case).
     if has_digit && is_numeric_run(core.as_bytes()) || is_block_id(core) {
