@@ -18,6 +18,9 @@
 //! `LOGSENTINEL_CRASH_KILLS` (default 50) and `LOGSENTINEL_CRASH_SEED` change the run.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::fixture;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -46,15 +49,6 @@ const BATCH: usize = 100;
 const LIVE_PROJECTS: usize = 3;
 /// Start of the manual clocks (log time comes from the HDFS lines themselves).
 const T0: f64 = 1_700_000_000.0;
-
-fn fixture(rel: &str) -> Vec<String> {
-    let path = format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
 
 fn hdfs() -> Vec<String> {
     fixture("../tests/fixtures/hdfs/hdfs_dev_20k.log")

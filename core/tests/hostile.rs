@@ -6,6 +6,9 @@
 //! is measured with a counting allocator while no other test of this file runs.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{hdfs_lines, slope};
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,19 +92,6 @@ fn scale() -> usize {
         .unwrap_or(200_000)
 }
 
-fn hdfs_lines(n: usize) -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/hdfs/hdfs_dev_20k.log"
-    );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .take(n)
-        .map(str::to_string)
-        .collect()
-}
-
 fn tiny_config(dir: &Path) -> Config {
     let mut c = Config::with_storage_dir(dir).tiny_models();
     c.training_threads = 1;
@@ -117,20 +107,6 @@ fn word(mut n: u64) -> String {
         if n == 0 {
             return s;
         }
-    }
-}
-
-/// Least-squares slope of `ys` over `xs`.
-fn slope(xs: &[f64], ys: &[f64]) -> f64 {
-    let n = xs.len() as f64;
-    let mx = xs.iter().sum::<f64>() / n;
-    let my = ys.iter().sum::<f64>() / n;
-    let cov: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let var: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
-    if var == 0.0 {
-        0.0
-    } else {
-        cov / var
     }
 }
 

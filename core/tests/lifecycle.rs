@@ -1,6 +1,9 @@
 //! End-to-end tests of the tenant lifecycle on real (committed) HDFS lines, with tiny real models.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::hdfs_lines;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,19 +12,6 @@ use logsentinel::{
     Clock, Config, Error, ErrorKind, JobState, LogFormat, LogRecord, ManualClock, ModelType,
     NewProject, Phase, TenantDetector,
 };
-
-fn hdfs_lines(n: usize) -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/hdfs/hdfs_dev_20k.log"
-    );
-    std::fs::read_to_string(path)
-        .expect("fixture")
-        .lines()
-        .take(n)
-        .map(str::to_string)
-        .collect()
-}
 
 fn tiny_config(dir: &std::path::Path) -> Config {
     let mut c = Config::with_storage_dir(dir).tiny_models();

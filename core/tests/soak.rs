@@ -13,6 +13,9 @@
 //! version). Run by `scripts/test-reliability.sh` in release.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{fixture, slope};
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,15 +34,6 @@ fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn fixture(rel: &str) -> Vec<String> {
-    let path = format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 /// Resident set size of this process, in KiB.
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -48,20 +42,6 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
-}
-
-/// Least-squares slope of `ys` over `xs`.
-fn slope(xs: &[f64], ys: &[f64]) -> f64 {
-    let n = xs.len() as f64;
-    let mx = xs.iter().sum::<f64>() / n;
-    let my = ys.iter().sum::<f64>() / n;
-    let cov: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let var: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
-    if var == 0.0 {
-        0.0
-    } else {
-        cov / var
-    }
 }
 
 struct Project {

@@ -1,0 +1,33 @@
+//! Helpers shared by the integration tests (each test file includes this module and uses part of it).
+#![allow(dead_code, clippy::unwrap_used)]
+
+/// The lines of a committed fixture, `rel` relative to the core crate's directory.
+pub fn fixture(rel: &str) -> Vec<String> {
+    let path = format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The first `n` lines of the committed HDFS sample.
+pub fn hdfs_lines(n: usize) -> Vec<String> {
+    let mut lines = fixture("../tests/fixtures/hdfs/hdfs_dev_20k.log");
+    lines.truncate(n);
+    lines
+}
+
+/// Least-squares slope of `ys` over `xs`.
+pub fn slope(xs: &[f64], ys: &[f64]) -> f64 {
+    let n = xs.len() as f64;
+    let mx = xs.iter().sum::<f64>() / n;
+    let my = ys.iter().sum::<f64>() / n;
+    let cov: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let var: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+    if var == 0.0 {
+        0.0
+    } else {
+        cov / var
+    }
+}
