@@ -190,6 +190,7 @@ impl TenantDetector {
             last_training_error: None,
             last_training_secs: None,
             stored_sequences: 0,
+            stored_additions: 0,
         };
         let state = ProjectState::new(
             record.clone(),
@@ -240,21 +241,13 @@ impl TenantDetector {
             record.last_activity = now;
             record.training_pending = false;
             record.last_training_error = None;
-            let samples = match st.samples() {
-                Some(samples) => Some(crate::store::encode(samples)?),
-                None => inner
-                    .store
-                    .blob(&project_blob(source_project_id, "samples"))?,
-            };
+            // The fork's samples hold the source's additions merged.
+            let samples = st.samples_view(&inner.store)?;
+            record.stored_sequences = samples.sequences.len();
+            record.stored_additions = 0;
             let blobs = vec![
                 ("miner", serde_json::to_vec(&st.miner)?),
-                (
-                    "samples",
-                    match samples {
-                        Some(bytes) => bytes,
-                        None => crate::store::encode(&Samples::default())?,
-                    },
-                ),
+                ("samples", crate::store::encode(&*samples)?),
             ];
             (record, st.miner.clone(), blobs)
         };
@@ -721,7 +714,7 @@ impl Inner {
     /// Training trigger and group commit after lines were processed (project lock held).
     /// Loads what a call feeding the project needs: its samples and its student (project lock held).
     fn ensure_loaded(&self, st: &mut ProjectState) -> Result<()> {
-        st.load_samples(&self.store)?;
+        st.load_for_lines(&self.store)?;
         self.ensure_student_loaded(st)
     }
 
@@ -831,6 +824,7 @@ impl Inner {
                 // project idle enough to lose its student also gives its samples back to storage.
                 let mut st = slot.lock();
                 st.student = None;
+                st.drop_session_caches();
                 if st.samples_dirty() && !st.deleted {
                     let now = self.clock.now();
                     let committed = st

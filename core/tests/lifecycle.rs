@@ -111,7 +111,11 @@ fn whole_lifecycle_then_restart_serves_the_same_student() {
     assert_eq!(det.update_history().unwrap().len(), 1);
     let more = hdfs_lines(3200);
     let d = det.detect_batch(&key, &records(&more[3000..])).unwrap();
-    assert_eq!(det.health().unwrap().projects_with_samples_loaded, 1);
+    assert_eq!(
+        det.health().unwrap().projects_with_samples_loaded,
+        0,
+        "an active project scores without its samples"
+    );
     assert!(d
         .results
         .iter()
@@ -463,13 +467,13 @@ fn students_beyond_the_memory_budget_are_evicted_and_reload_on_demand() {
             "only the last used stays loaded"
         );
     }
-    // keys[0] was evicted (its samples went back to storage): its status still counts them, and a
-    // teacher update pools them from storage.
+    // Both projects' samples went back to storage after their training: their status still counts
+    // them, and a teacher update pools them from storage.
     let sequences = det.status(&keys[0]).unwrap().training_sequences;
     assert_eq!(
         det.health().unwrap().projects_with_samples_loaded,
-        1,
-        "the evicted project's samples went back to storage"
+        0,
+        "active projects keep their samples in storage"
     );
     det.force_teacher_update()
         .unwrap()
@@ -588,4 +592,78 @@ fn same_input_same_seed_gives_identical_students() {
     assert_eq!(a.len(), 4000);
     assert!(a.iter().any(|s| s.1 == ModelType::Student));
     assert_eq!(a, b);
+}
+
+#[test]
+fn an_active_project_collects_without_loading_its_samples_and_retrains_on_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = hdfs_lines(4000);
+    let (key, project_id, collected) = {
+        let det = TenantDetector::open(tiny_config(dir.path())).unwrap();
+        let p = det
+            .create_project(
+                NewProject::named("collector")
+                    .warmup_threshold(1000)
+                    .format(LogFormat::Hdfs),
+            )
+            .unwrap();
+        stream(&det, &p.api_key, &lines[..1400]);
+        assert_eq!(det.status(&p.api_key).unwrap().phase, Phase::Active);
+        assert_eq!(
+            det.health().unwrap().projects_with_samples_loaded,
+            0,
+            "the samples went back to storage once the student took over"
+        );
+        let trained_on = det.status(&p.api_key).unwrap().training_sequences;
+        stream(&det, &p.api_key, &lines[1400..3000]);
+        det.close_all_sessions(&p.api_key).unwrap();
+        let collected = det.status(&p.api_key).unwrap().training_sequences;
+        assert!(
+            collected > trained_on,
+            "active sessions are collected for the next retraining: {trained_on} -> {collected}"
+        );
+        assert_eq!(det.health().unwrap().projects_with_samples_loaded, 0);
+        det.close().unwrap();
+        (p.api_key, p.project_id, collected)
+    };
+    // A new process: the additions were stored beside the samples.
+    let det = TenantDetector::open(tiny_config(dir.path())).unwrap();
+    assert_eq!(det.status(&key).unwrap().training_sequences, collected);
+    // A fork copies the samples with the additions merged.
+    let fork = det.fork_project(&project_id, "fork").unwrap();
+    assert_eq!(
+        det.status(&fork.api_key).unwrap().training_sequences,
+        collected
+    );
+    // Drift (a third of the lines from another system) retrains on samples and additions merged.
+    let other = common::fixture("tests/fixtures/loghub/Zookeeper/Zookeeper_2k.log");
+    let mixed: Vec<String> = lines[3000..4000]
+        .iter()
+        .zip(other.iter().cycle())
+        .flat_map(|(h, z)| [h.clone(), h.clone(), z.clone()])
+        .collect();
+    for chunk in mixed.chunks(100) {
+        det.detect_batch(&key, &records(chunk)).unwrap();
+        if det.status(&key).unwrap().training.students_trained >= 2
+            || det
+                .training_job(&key)
+                .unwrap()
+                .is_some_and(|j| !j.status().state.is_finished())
+        {
+            break;
+        }
+    }
+    let job = det
+        .wait_for_training(&key, Some(Duration::from_secs(300)))
+        .unwrap()
+        .expect("drift started a retraining");
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let st = det.status(&key).unwrap();
+    assert_eq!(st.training.students_trained, 2);
+    assert!(
+        st.training_sequences >= collected,
+        "the retraining's samples hold the additions: {} < {collected}",
+        st.training_sequences
+    );
+    assert_eq!(det.health().unwrap().projects_with_samples_loaded, 0);
 }

@@ -1,6 +1,7 @@
 //! One project's persistent record and in-memory state, and the per-line pipeline: header, template,
 //! session, sequence model, forest, rules, ensemble, reasons.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -92,6 +93,9 @@ pub struct ProjectRecord {
     /// samples are not loaded).
     #[serde(default)]
     pub stored_sequences: usize,
+    /// Training sequences in the stored additions at the last commit (see `ProjectState::additions`).
+    #[serde(default)]
+    pub stored_additions: usize,
 }
 
 /// A training sequence as stored: local template ids.
@@ -167,6 +171,32 @@ impl Samples {
         if j < MAX_FEATURE_ROWS {
             self.features[j] = row;
         }
+    }
+
+    /// Whether nothing was collected here (the additions of a project with nothing to add).
+    fn is_empty(&self) -> bool {
+        self.sequences.is_empty() && self.pending_novel.is_empty() && self.open_sequences.is_empty()
+    }
+
+    /// These (stored) samples with what the active phase collected while they were spilled, both
+    /// as [`Samples::restored`] makes them. Returns whether anything was added.
+    fn merged(mut self, additions: Samples, max_sequences: usize) -> (Self, bool) {
+        if additions.is_empty() {
+            return (self.restored(max_sequences), false);
+        }
+        // The sessions open when the samples were stored went on: the additions hold them as they
+        // ended (or, open again at the additions' last commit, their longer prefixes).
+        self.open_sequences.clear();
+        let mut samples = self.restored(max_sequences);
+        let additions = additions.restored(max_sequences);
+        for seq in additions.sequences {
+            samples.push_sequence(seq, max_sequences);
+        }
+        let room = MAX_PENDING_NOVEL.saturating_sub(samples.pending_novel.len());
+        samples
+            .pending_novel
+            .extend(additions.pending_novel.into_iter().take(room));
+        (samples, true)
     }
 
     /// Samples as read back from storage: the sequences of sessions that were open at the commit
@@ -263,6 +293,13 @@ pub struct ProjectState {
     /// Whether the samples changed since a commit last stored them: only then are they written again,
     /// and spilling needs them clean.
     samples_dirty: bool,
+    /// What an active project collects (sequences, unmatched lines) while its samples stay in
+    /// storage: an active project never loads its samples to score, only to retrain. Stored beside
+    /// them as the `additions` blob and merged into them when they are next loaded. `None` until
+    /// read from storage (see [`ProjectState::load_additions`]).
+    additions: Option<Samples>,
+    /// Whether the additions changed since a commit last stored them.
+    additions_dirty: bool,
     /// The student, when loaded.
     pub student: Option<Arc<Student>>,
     /// The current or last training job.
@@ -328,6 +365,8 @@ impl ProjectState {
             sessions: SessionTable::default(),
             samples: samples.map(|s| s.restored(config.max_training_sequences)),
             samples_dirty: false,
+            additions: None,
+            additions_dirty: false,
             student: None,
             job: None,
             waiting_reason: None,
@@ -394,8 +433,13 @@ impl ProjectState {
     pub fn persist_writes(&mut self, now: f64) -> Result<Vec<Write>> {
         self.dirty_logs = 0;
         self.last_commit = now;
-        if let Some(samples) = &self.samples {
-            self.record.stored_sequences = samples.sequences.len();
+        match (&self.samples, &self.additions) {
+            (Some(samples), _) => {
+                self.record.stored_sequences = samples.sequences.len();
+                self.record.stored_additions = 0;
+            }
+            (None, Some(additions)) => self.record.stored_additions = additions.sequences.len(),
+            (None, None) => {}
         }
         let mut writes = vec![
             Write::Project {
@@ -408,22 +452,70 @@ impl ProjectState {
             },
         ];
         // Unchanged or spilled samples are already stored as they are.
-        if let (true, Some(samples)) = (self.samples_dirty, self.samples.as_mut()) {
-            samples.open_sequences = self
-                .sessions
-                .iter()
-                .filter(|s| s.templates.len() >= 2)
-                .take(self.max_sequences)
-                .map(|s| s.templates.clone())
-                .collect();
-            let bytes = crate::store::encode(&*samples);
-            samples.open_sequences = Vec::new();
-            writes.push(Write::Blob {
-                name: project_blob(&self.record.id, "samples"),
-                bytes: bytes?,
+        let (part, collected) = match (&mut self.samples, &mut self.additions) {
+            (Some(samples), _) if self.samples_dirty => ("samples", samples),
+            (None, Some(additions)) if self.additions_dirty => ("additions", additions),
+            _ => return Ok(writes),
+        };
+        collected.open_sequences = self
+            .sessions
+            .iter()
+            .filter(|s| s.templates.len() >= 2)
+            .take(self.max_sequences)
+            .map(|s| s.templates.clone())
+            .collect();
+        let bytes = crate::store::encode(&*collected);
+        collected.open_sequences = Vec::new();
+        writes.push(Write::Blob {
+            name: project_blob(&self.record.id, part),
+            bytes: bytes?,
+        });
+        if part == "samples" {
+            // Stored samples hold every addition merged into them (no-op when none was stored).
+            writes.push(Write::RemoveBlob {
+                name: project_blob(&self.record.id, "additions"),
             });
         }
         Ok(writes)
+    }
+
+    /// Where collected training data goes: the samples when loaded, else the additions; with the
+    /// flag to set when they change.
+    fn collection(&mut self) -> Option<(&mut Samples, &mut bool)> {
+        match (&mut self.samples, &mut self.additions) {
+            (Some(samples), _) => Some((samples, &mut self.samples_dirty)),
+            (None, Some(additions)) => Some((additions, &mut self.additions_dirty)),
+            (None, None) => None,
+        }
+    }
+
+    /// Reads a part stored as [`Samples`] (`samples` or `additions`; default when absent). Open
+    /// sessions still here were not lost: their stored copies are dropped.
+    fn read_part(&self, store: &Store, part: &str) -> Result<Samples> {
+        let Some(bytes) = store.blob(&project_blob(&self.record.id, part))? else {
+            return Ok(Samples::default());
+        };
+        let mut stored: Samples = crate::store::decode(&bytes)?;
+        if !self.sessions.is_empty() {
+            stored.open_sequences.clear();
+        }
+        Ok(stored)
+    }
+
+    /// The samples with every addition merged, read from storage when spilled (without loading them
+    /// into the project): what a fork copies and a teacher update pools.
+    pub fn samples_view(&self, store: &Store) -> Result<Cow<'_, Samples>> {
+        if let Some(samples) = &self.samples {
+            return Ok(Cow::Borrowed(samples));
+        }
+        let additions = match &self.additions {
+            Some(additions) => additions.clone(),
+            None => self.read_part(store, "additions")?,
+        };
+        let (samples, _) = self
+            .read_part(store, "samples")?
+            .merged(additions, self.max_sequences);
+        Ok(Cow::Owned(samples))
     }
 
     /// The training samples, when loaded (see [`ProjectState::load_samples`]).
@@ -441,44 +533,81 @@ impl ProjectState {
     /// opened). Every call that feeds the project loads them first.
     pub fn load_samples(&mut self, store: &Store) -> Result<()> {
         if self.samples.is_none() {
-            let stored: Option<Samples> = store
-                .blob(&project_blob(&self.record.id, "samples"))?
-                .map(|b| crate::store::decode(&b))
-                .transpose()?;
-            let mut stored = stored.unwrap_or_default();
-            if !self.sessions.is_empty() {
-                // Reloaded in the same process: the open sessions are still here, not lost.
-                stored.open_sequences.clear();
-            }
-            self.samples = Some(stored.restored(self.max_sequences));
-            self.samples_dirty = false;
+            // The additions in memory hold the stored ones (read first by `load_additions`).
+            let additions = match self.additions.take() {
+                Some(additions) => additions,
+                None => self.read_part(store, "additions")?,
+            };
+            let (samples, added) = self
+                .read_part(store, "samples")?
+                .merged(additions, self.max_sequences);
+            // Merged samples are written at the next commit, which removes the stored additions.
+            self.samples_dirty = added;
+            self.additions_dirty = false;
+            self.samples = Some(samples);
         }
         Ok(())
     }
 
+    /// Makes sure active-phase collection has somewhere to go without loading the samples: reads
+    /// the stored additions when neither they nor the samples are in memory.
+    pub fn load_additions(&mut self, store: &Store) -> Result<()> {
+        if self.samples.is_none() && self.additions.is_none() {
+            let stored = self.read_part(store, "additions")?;
+            self.additions = Some(stored.restored(self.max_sequences));
+            self.additions_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Loads what feeding the project needs: the samples during warmup (the live profile and the
+    /// first training read them), only the additions once a student serves.
+    pub fn load_for_lines(&mut self, store: &Store) -> Result<()> {
+        if self.record.has_student {
+            self.load_additions(store)
+        } else {
+            self.load_samples(store)
+        }
+    }
+
     /// Whether [`ProjectState::spill_samples`] needs a commit first.
     pub fn samples_dirty(&self) -> bool {
-        self.samples_dirty && self.samples.is_some()
+        (self.samples_dirty && self.samples.is_some())
+            || (self.additions_dirty && self.additions.is_some())
     }
 
     /// Records that the writes of [`ProjectState::persist_writes`] were committed, with no change to
     /// the project since.
     pub fn mark_persisted(&mut self) {
         self.samples_dirty = false;
+        self.additions_dirty = false;
     }
 
-    /// Drops what an idle project past warmup need not hold: its persisted samples and the model
-    /// caches of its open sessions (stale once the student is dropped). Returns whether samples were
-    /// dropped; dirty samples are kept (commit them first).
-    pub fn spill_samples(&mut self) -> bool {
+    /// Drops the model caches of the open sessions (stale once the student is dropped).
+    pub fn drop_session_caches(&mut self) {
         for s in self.sessions.iter_mut() {
             s.cache = None;
         }
-        if self.samples_dirty || !self.record.has_student {
+    }
+
+    /// Drops what a project past warmup need not hold to score: its persisted samples and
+    /// additions (read again when needed). Returns whether samples were dropped; dirty ones are kept
+    /// (commit them first).
+    pub fn spill_samples(&mut self) -> bool {
+        if !self.record.has_student {
+            return false;
+        }
+        if !self.additions_dirty {
+            self.additions = None;
+        }
+        if self.samples_dirty {
             return false;
         }
         match self.samples.take() {
             Some(_) => {
+                // Stored samples hold every addition: there are none in storage now.
+                self.additions = Some(Samples::default());
+                self.additions_dirty = false;
                 self.shape_cache = None;
                 true
             }
@@ -794,10 +923,10 @@ impl ProjectState {
             self.record.active_logs += 1;
             if template.is_none() {
                 self.record.novel_logs += 1;
-                if let Some(samples) = self.samples.as_mut() {
-                    if samples.pending_novel.len() < MAX_PENDING_NOVEL {
-                        samples.pending_novel.push_back(mined.to_string());
-                        self.samples_dirty = true;
+                if let Some((collected, dirty)) = self.collection() {
+                    if collected.pending_novel.len() < MAX_PENDING_NOVEL {
+                        collected.pending_novel.push_back(mined.to_string());
+                        *dirty = true;
                     }
                 }
             }
@@ -931,9 +1060,9 @@ impl ProjectState {
                 chunk = Some(std::mem::take(&mut s.templates));
             }
         }
-        if let (Some(templates), Some(samples)) = (chunk, self.samples.as_mut()) {
-            self.samples_dirty = true;
-            samples.push_sequence(
+        if let (Some(templates), Some((collected, dirty))) = (chunk, self.collection()) {
+            *dirty = true;
+            collected.push_sequence(
                 StoredSequence {
                     templates,
                     complete: false,
@@ -1168,26 +1297,29 @@ impl ProjectState {
         }
         let complete = matches!(reason, CloseReason::Expired | CloseReason::Closed);
         let whole = s.templates.len() as u64 == s.lines && s.lines > 0;
-        if let Some(samples) = self.samples.as_mut() {
-            self.samples_dirty = true;
-            if phase != Phase::Active && complete && whole {
-                samples.complete_sessions += 1;
-                let distinct: HashSet<u32> =
-                    s.templates.iter().copied().filter(|&t| t != 0).collect();
-                for t in distinct {
-                    *samples.template_presence.entry(t).or_insert(0) += 1;
-                }
-                samples.shapes.push_back(count_vector(&s.templates));
-                while samples.shapes.len() > MAX_SHAPES {
-                    samples.shapes.pop_front();
-                }
+        if let (true, Some(samples)) = (
+            phase != Phase::Active && complete && whole,
+            self.samples.as_mut(),
+        ) {
+            samples.complete_sessions += 1;
+            let distinct: HashSet<u32> = s.templates.iter().copied().filter(|&t| t != 0).collect();
+            for t in distinct {
+                *samples.template_presence.entry(t).or_insert(0) += 1;
             }
-            samples.push_sequence(
+            samples.shapes.push_back(count_vector(&s.templates));
+            while samples.shapes.len() > MAX_SHAPES {
+                samples.shapes.pop_front();
+            }
+        }
+        let max_sequences = self.max_sequences;
+        if let Some((collected, dirty)) = self.collection() {
+            *dirty = true;
+            collected.push_sequence(
                 StoredSequence {
                     templates: s.templates.clone(),
                     complete: complete && whole,
                 },
-                self.max_sequences,
+                max_sequences,
             );
         }
 
@@ -1390,10 +1522,16 @@ impl ProjectState {
                 students_trained: self.record.students_trained,
             },
             template_count: stats.templates,
-            training_sequences: self
-                .samples
-                .as_ref()
-                .map_or(self.record.stored_sequences, |s| s.sequences.len()),
+            training_sequences: self.samples.as_ref().map_or_else(
+                || {
+                    let added = self
+                        .additions
+                        .as_ref()
+                        .map_or(self.record.stored_additions, |a| a.sequences.len());
+                    (self.record.stored_sequences + added).min(self.max_sequences)
+                },
+                |s| s.sequences.len(),
+            ),
             open_sessions: self.sessions.len(),
             drift: self.drift,
             novel_logs: self.record.novel_logs,

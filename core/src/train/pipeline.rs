@@ -381,21 +381,19 @@ impl Inner {
             return Ok(());
         }
         let id = st.record.id.clone();
-        let bytes = self
+        let meta: StudentMeta = self
             .store
-            .blob(&project_blob(&id, "student"))?
+            .read_blob(&project_blob(&id, "student_meta"), crate::store::decode)?
+            .ok_or_else(|| Error::storage(format!("student metadata of project {id} missing")))?;
+        let student = self
+            .store
+            .read_blob(&project_blob(&id, "student"), |bytes| {
+                self.build_student(bytes, meta)
+            })?
             .ok_or_else(|| {
                 Error::storage(format!("student of project {id} missing from storage"))
             })?;
-        let meta: StudentMeta = crate::store::decode(
-            &self
-                .store
-                .blob(&project_blob(&id, "student_meta"))?
-                .ok_or_else(|| {
-                    Error::storage(format!("student metadata of project {id} missing"))
-                })?,
-        )?;
-        st.student = Some(Arc::new(self.build_student(&bytes, meta)?));
+        st.student = Some(Arc::new(student));
         Ok(())
     }
 
@@ -661,6 +659,8 @@ impl Inner {
         self.store.commit(writes)?;
         st.mark_persisted();
         st.student = Some(Arc::new(new_student));
+        // The student scores without the samples: they go back to storage until a retraining.
+        st.spill_samples();
         Ok(())
     }
 
@@ -701,15 +701,11 @@ impl Inner {
                     continue;
                 }
                 // Spilled samples are read for the pool, not loaded back into the idle project.
-                let stored: Option<Samples> = if st.samples().is_none() {
-                    match self.store.blob(&project_blob(&st.record.id, "samples")) {
-                        Ok(Some(bytes)) => crate::store::decode(&bytes).ok(),
-                        _ => None,
-                    }
-                } else {
-                    None
-                };
-                snapshot(&st, stored.as_ref())
+                match st.samples_view(&self.store) {
+                    Ok(samples) => snapshot(&st, Some(&samples)),
+                    // Unreadable stored samples leave the project's open sessions to pool.
+                    Err(_) => snapshot(&st, None),
+                }
             };
             if data.sequences.is_empty() {
                 continue;
