@@ -24,6 +24,22 @@ echo "== access logs (combined, warmup 3000, line F1)"
 "$BIN" eval "$DATA/access_logs/access_dev.log" --format combined --warmup 3000 \
   --line-labels "$DATA/access_logs/access_dev_labelled.log" --ablation | tee "$OUT/access.txt"
 
+echo "== teacher only (the teacher keeps scoring once the student is trained) and student without"
+echo "   distillation (alpha 0: trained on the project's data alone)"
+for variant in teacher-only:--teacher-only no-distill:"--distill-alpha 0"; do
+  name="${variant%%:*}"; flags="${variant#*:}"
+  # shellcheck disable=SC2086 # flags are two words on purpose
+  "$BIN" eval "$DATA/hdfs/hdfs_dev.log" --format hdfs --warmup 10000 \
+    --labels "$DATA/hdfs/hdfs_dev_labels.csv" $flags | tee "$OUT/hdfs_$name.txt" | grep -E "^SESSION active"
+  # shellcheck disable=SC2086
+  "$BIN" eval "$OUT/bgl_unlabelled.log" --format bgl --warmup 500 \
+    --line-labels "$DATA/loghub_2k/BGL/BGL_2k.log" $flags | tee "$OUT/bgl_$name.txt" | grep -E "^LINE active"
+  # shellcheck disable=SC2086
+  "$BIN" eval "$DATA/access_logs/access_dev.log" --format combined --warmup 3000 \
+    --line-labels "$DATA/access_logs/access_dev_labelled.log" $flags | tee "$OUT/access_$name.txt" \
+    | grep -E "^LINE active"
+done
+
 echo "== transfer: second half of hdfs_dev.log, fresh detector vs after the first half went active"
 # Two projects of the same kind: the sessions (blocks) that start in the first half of the file, and
 # those that start in the second half, each with all its lines in time order (no session is cut).

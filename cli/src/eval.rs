@@ -1,9 +1,9 @@
 //! `logsentinel eval FILE --format FMT (--labels SESSIONS.csv | --line-labels LABELLED.log)
-//! [--warmup N] [--session-pattern REGEX] [--plot OUT.png] [--ablation]`: replays a file through one
-//! project on a fresh (or given) storage and scores it with the conventions of
-//! `../shared/tools/score_detect.py`: a session is anomalous when any of its lines or its session-end
-//! verdict is flagged; sessions (or lines) of the warmup phase are reported apart, and the headline is the
-//! active phase. Labels only measure: they never reach the detector.
+//! [--warmup N] [--session-pattern REGEX] [--plot OUT.png] [--ablation] [--teacher-only]
+//! [--distill-alpha A]`: replays a file through one project on a fresh (or given) storage and scores it
+//! with the conventions of `../shared/tools/score_detect.py`: a session is anomalous when any of its
+//! lines or its session-end verdict is flagged; sessions (or lines) of the warmup phase are reported
+//! apart, and the headline is the active phase. Labels only measure: they never reach the detector.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -50,6 +50,14 @@ pub struct EvalArgs {
     /// Print the numbers as one JSON object on the last line too.
     #[arg(long)]
     pub json: bool,
+    /// Ablation: the teacher keeps scoring after the student is trained (the student is still
+    /// trained, so training times stay comparable).
+    #[arg(long)]
+    pub teacher_only: bool,
+    /// Ablation: weight of the distillation term (0: the student learns from the project's data
+    /// alone, no teacher; default: the configured 0.5).
+    #[arg(long, value_name = "ALPHA")]
+    pub distill_alpha: Option<f64>,
 }
 
 /// One scored line as eval keeps it.
@@ -229,6 +237,11 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
             config.storage_dir = t.path().to_path_buf();
             _temp = t;
         }
+    }
+    config.ablation_teacher_scores = args.teacher_only;
+    if let Some(alpha) = args.distill_alpha {
+        config.distill_alpha = alpha;
+        config.validate()?;
     }
     let lines = crate::read_lines(&args.file)?;
     let det = TenantDetector::open(config)?;

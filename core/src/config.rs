@@ -133,6 +133,11 @@ pub struct Config {
     /// Memory budget for loaded students, in bytes: beyond it the least recently used are evicted (and
     /// reloaded from storage on their next line).
     pub student_memory_budget_bytes: usize,
+    /// Evaluation only (the *teacher only* ablation of `logsentinel eval --teacher-only`): the shared
+    /// teacher keeps scoring a project after its student is trained. Never serialized, so no binding,
+    /// file or environment variable sets it.
+    #[serde(skip)]
+    pub ablation_teacher_scores: bool,
     /// Seed of every random choice (initialisation, shuffling, forests).
     pub seed: u64,
 }
@@ -169,6 +174,7 @@ impl Default for Config {
             drift_retrain_ratio: 0.05,
             commit_every_logs: 1_000,
             student_memory_budget_bytes: 2 << 30,
+            ablation_teacher_scores: false,
             seed: 42,
         }
     }

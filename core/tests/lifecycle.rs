@@ -667,3 +667,36 @@ fn an_active_project_collects_without_loading_its_samples_and_retrains_on_them()
     );
     assert_eq!(det.health().unwrap().projects_with_samples_loaded, 0);
 }
+
+#[test]
+fn the_teacher_only_ablation_keeps_the_teacher_scoring_after_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(dir.path());
+    cfg.ablation_teacher_scores = true;
+    let det = TenantDetector::open(cfg).unwrap();
+    let p = det
+        .create_project(
+            NewProject::named("teacher-only")
+                .warmup_threshold(1000)
+                .format(LogFormat::Hdfs),
+        )
+        .unwrap();
+    let out = stream(&det, &p.api_key, &hdfs_lines(1600));
+    let st = det.status(&p.api_key).unwrap();
+    assert_eq!(st.phase, Phase::Active);
+    assert_eq!(
+        st.training.students_trained, 1,
+        "the student is still trained"
+    );
+    let active: Vec<_> = out.iter().filter(|d| d.phase == Phase::Active).collect();
+    assert!(!active.is_empty());
+    assert!(active.iter().all(|d| d.model_type == ModelType::Teacher));
+    let verdicts = det.close_all_sessions(&p.api_key).unwrap();
+    assert!(!verdicts.is_empty());
+    assert!(verdicts.iter().all(|v| v.model_type == ModelType::Teacher));
+    assert_eq!(
+        det.health().unwrap().projects_with_samples_loaded,
+        1,
+        "the teacher's live profile needs the samples"
+    );
+}

@@ -319,6 +319,8 @@ pub struct ProjectState {
     shape_cache: Option<(u32, Arc<Profile>)>,
     /// Set when the project was deleted: later calls on a stale handle fail.
     pub deleted: bool,
+    /// The teacher scores even once a student is trained ([`Config::ablation_teacher_scores`]).
+    teacher_scores: bool,
 }
 
 /// Read-only context a line is processed with.
@@ -381,6 +383,7 @@ impl ProjectState {
             rng_state: seed,
             shape_cache: None,
             deleted: false,
+            teacher_scores: config.ablation_teacher_scores,
             key_hash,
             record,
         })
@@ -563,7 +566,8 @@ impl ProjectState {
     /// Loads what feeding the project needs: the samples during warmup (the live profile and the
     /// first training read them), only the additions once a student serves.
     pub fn load_for_lines(&mut self, store: &Store) -> Result<()> {
-        if self.record.has_student {
+        // The teacher's live profile is learned from the samples.
+        if self.record.has_student && !self.teacher_scores {
             self.load_additions(store)
         } else {
             self.load_samples(store)
@@ -594,7 +598,7 @@ impl ProjectState {
     /// additions (read again when needed). Returns whether samples were dropped; dirty ones are kept
     /// (commit them first).
     pub fn spill_samples(&mut self) -> bool {
-        if !self.record.has_student {
+        if !self.record.has_student || self.teacher_scores {
             return false;
         }
         if !self.additions_dirty {
@@ -634,7 +638,7 @@ impl ProjectState {
         records: &[LogRecord],
     ) -> (Vec<Detection>, Vec<SessionVerdict>) {
         let phase = self.phase();
-        let student = if phase == Phase::Active {
+        let student = if phase == Phase::Active && !self.teacher_scores {
             self.student.clone()
         } else {
             None
@@ -1433,7 +1437,7 @@ impl ProjectState {
         id: Option<&str>,
     ) -> Vec<SessionVerdict> {
         let phase = self.phase();
-        let student = if phase == Phase::Active {
+        let student = if phase == Phase::Active && !self.teacher_scores {
             self.student.clone()
         } else {
             None
