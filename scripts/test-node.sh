@@ -69,8 +69,8 @@ if [ "${LOGSENTINEL_BENCH:-1}" != 0 ]; then
   # Same target triple and RUSTFLAGS as `napi build --strip`: the example reuses its dependencies'
   # artifacts instead of building them all again.
   RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-s" \
-    cargo build --release --quiet -p logsentinel-node --example bench_detect --target "$host"
+    cargo build --release --quiet -p logsentinel --example binding_bench --target "$host"
   node examples/node/bench.mjs --lines "${LOGSENTINEL_BENCH_LINES:-4000}" \
-    --rust "$CARGO_TARGET_DIR/$host/release/examples/bench_detect"
+    --rust "$CARGO_TARGET_DIR/$host/release/examples/binding_bench"
 fi
 echo "node stages passed"

@@ -63,8 +63,8 @@ echo "== README quick start (examples/python/quickstart.py)"
 
 if [ "${LOGSENTINEL_BENCH:-1}" != 0 ]; then
   echo "== throughput: Python vs Rust, same work"
-  cargo build --release --quiet -p logsentinel-python --example bench_detect
+  cargo build --release --quiet -p logsentinel --example binding_bench
   "$py" python/examples/bench.py --lines "${LOGSENTINEL_BENCH_LINES:-4000}" \
-    --rust "$CARGO_TARGET_DIR/release/examples/bench_detect"
+    --rust "$CARGO_TARGET_DIR/release/examples/binding_bench"
 fi
 echo "python stages passed"

@@ -1,9 +1,9 @@
 // Lines/s of detect and detectBatch from Node, next to the same work in Rust, and the event-loop delay
 // while a large batch runs.
 //
-//   node examples/node/bench.mjs [--lines N] [--rust target/node/release/examples/bench_detect] [--json out.json]
+//   node examples/node/bench.mjs [--lines N] [--rust target/node/release/examples/binding_bench] [--json out.json]
 //
-// The work is that of `node/examples/bench_detect.rs` (the same as the Python binding's benchmark):
+// The work is that of `core/examples/binding_bench.rs` (the same as the Python binding's benchmark):
 // tiny models; a project trained at warmup 1,000 on lines 0..2000 (untimed); then N lines scored in
 // the warmup phase (teacher) one call per line on a fresh project, the same lines in batches of 256 on
 // another fresh project, then lines 2000..2000+N on the trained project (student) one call per line,

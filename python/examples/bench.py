@@ -1,8 +1,8 @@
 """Lines/s of detect and detect_batch from Python, next to the same work in Rust.
 
-    python python/examples/bench.py [--lines N] [--rust target/py/release/examples/bench_detect]
+    python python/examples/bench.py [--lines N] [--rust target/py/release/examples/binding_bench]
 
-The work is that of ``python/examples/bench_detect.rs`` (see there). With ``--rust``, the Rust binary runs
+The work is that of ``core/examples/binding_bench.rs`` (see there). With ``--rust``, the Rust binary runs
 right after, on the same machine, and a Markdown table compares both.
 """
 
@@ -114,7 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--lines", type=int, default=4000, help="lines per measurement")
     ap.add_argument("--log", type=Path, default=LOG)
-    ap.add_argument("--rust", type=Path, help="the bench_detect example binary")
+    ap.add_argument("--rust", type=Path, help="the binding_bench example binary")
     ap.add_argument("--json", type=Path, help="also write both results here")
     args = ap.parse_args()
     py = bench_python(args.log, args.lines)

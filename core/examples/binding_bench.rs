@@ -1,15 +1,15 @@
-//! The Rust side of the Node binding benchmark: the same work as `examples/node/bench.mjs`, through
-//! the core crate directly, printed as one JSON line of lines/s.
+//! The Rust side of the binding benchmarks: the same work as `examples/node/bench.mjs` and
+//! `python/examples/bench.py`, through the core crate directly, printed as one JSON line of lines/s.
 //!
 //! ```sh
-//! cargo run --release -p logsentinel-node --example bench_detect -- tests/fixtures/hdfs/hdfs_dev_20k.log 4000
+//! cargo run --release -p logsentinel --example binding_bench -- tests/fixtures/hdfs/hdfs_dev_20k.log 4000
 //! ```
 //!
-//! Work (identical in both languages, and the same as `python/examples/bench_detect.rs`): tiny models;
-//! a project trained at warmup 1,000 on lines 0..2000 (untimed); then `n` lines scored in the warmup
-//! phase (teacher) one call per line on a fresh project, the same lines in batches of 256 on another
-//! fresh project, then lines 2000..2000+n on the trained project (student) one call per line, its
-//! sessions reset, and the same lines again in batches. Each cell is the best of 3 runs.
+//! Work (identical in the three languages): tiny models; a project trained at warmup 1,000 on lines
+//! 0..2000 (untimed); then `n` lines scored in the warmup phase (teacher) one call per line on a fresh
+//! project, the same lines in batches of 256 on another fresh project, then lines 2000..2000+n on the
+//! trained project (student) one call per line, its sessions reset, and the same lines again in
+//! batches. Each cell is the best of 3 runs.
 
 use std::time::{Duration, Instant};
 
