@@ -691,6 +691,14 @@ fn the_teacher_only_ablation_keeps_the_teacher_scoring_after_training() {
     let active: Vec<_> = out.iter().filter(|d| d.phase == Phase::Active).collect();
     assert!(!active.is_empty());
     assert!(active.iter().all(|d| d.model_type == ModelType::Teacher));
+    // The teacher learned the project's templates at the first distillation: lines scored after it
+    // use them (a template cached as unknown before the teacher knew it stayed unknown for good).
+    let later = stream(&det, &p.api_key, &hdfs_lines(3000)[1600..]);
+    let unknown = later.iter().map(|d| d.unknown_template_ratio).sum::<f32>() / later.len() as f32;
+    assert!(
+        unknown < 0.5,
+        "mean unknown-template ratio {unknown} (1.0 when all are unknown)"
+    );
     let verdicts = det.close_all_sessions(&p.api_key).unwrap();
     assert!(!verdicts.is_empty());
     assert!(verdicts.iter().all(|v| v.model_type == ModelType::Teacher));

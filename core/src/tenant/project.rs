@@ -1147,13 +1147,20 @@ impl ProjectState {
                 let token = match self.teacher_tokens.get(&local) {
                     Some(&tok) => tok,
                     None => {
-                        let tok = self
+                        // A template the global vocabulary lacks is looked up again next time: a
+                        // teacher update adds it, and a cached miss kept it unknown to the teacher
+                        // for good (every session end then looked abnormal to it).
+                        match self
                             .miner
                             .template(local)
                             .and_then(|text| vocab.token_of(text))
-                            .unwrap_or(UNK);
-                        self.teacher_tokens.insert(local, tok);
-                        tok
+                        {
+                            Some(tok) => {
+                                self.teacher_tokens.insert(local, tok);
+                                tok
+                            }
+                            None => UNK,
+                        }
                     }
                 };
                 if (token as usize) < t.model_tokens {
