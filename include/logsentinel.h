@@ -357,6 +357,22 @@ ls_status ls_create_project(const ls_detector *detector,
                             ls_created_project **project_out);
 
 /**
+ * Creates a project from another's learned state (admin): a copy of the source's templates,
+ * training samples and student under a new id, `name` and key, living on its own from then on (a
+ * staging copy of a tenant, or tenants seeded from one). On success `*project_out` is a new
+ * `ls_created_project` owned by the caller (free it with `ls_created_project_free`); its `api_key`
+ * is shown only here. An unknown source is `LS_STATUS_PROJECT_NOT_FOUND`.
+ *
+ * # Safety
+ * `detector` is NULL or a live handle; `source_project_id` and `name` strings; `project_out`
+ * writable.
+ */
+ls_status ls_fork_project(const ls_detector *detector,
+                          const char *source_project_id,
+                          const char *name,
+                          ls_created_project **project_out);
+
+/**
  * Frees an `ls_created_project` and its strings. NULL is a no-op.
  *
  * # Safety

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logsentinel::{
-    Clock, Config, Detection, JobHandle, LogRecord, ModelType, NewProject, Phase, SessionVerdict,
-    TenantDetector,
+    Clock, Config, CreatedProject, Detection, JobHandle, LogRecord, ModelType, NewProject, Phase,
+    SessionVerdict, TenantDetector,
 };
 use parking_lot::RwLock;
 
@@ -548,29 +548,64 @@ pub unsafe extern "C" fn ls_create_project(
         let det = d.live()?;
         let new: NewProject = serde_json::from_str(json)
             .map_err(|e| FfiError::invalid_input(format!("new_project_json: {e}")))?;
-        let p = det.create_project(new)?;
-        let mut cp = ls_created_project {
-            project_id: std::ptr::null_mut(),
-            project_name: std::ptr::null_mut(),
-            api_key: std::ptr::null_mut(),
-            warmup_threshold: p.warmup_threshold,
-            es_index_pattern: std::ptr::null_mut(),
-        };
-        let filled = (|| -> Result<(), FfiError> {
-            cp.project_id = owned_string(p.project_id)?;
-            cp.project_name = owned_string(p.project_name)?;
-            cp.api_key = owned_string(p.api_key)?;
-            cp.es_index_pattern = owned_string(p.es_index_pattern)?;
-            Ok(())
-        })();
-        if let Err(e) = filled {
-            // SAFETY: each field is NULL or was just made by owned_string.
-            unsafe { free_created_strings(&cp) };
-            return Err(e);
-        }
-        *out = Box::into_raw(Box::new(cp));
+        *out = created_project_out(det.create_project(new)?)?;
         Ok(())
     })
+}
+
+/// Creates a project from another's learned state (admin): a copy of the source's templates,
+/// training samples and student under a new id, `name` and key, living on its own from then on (a
+/// staging copy of a tenant, or tenants seeded from one). On success `*project_out` is a new
+/// `ls_created_project` owned by the caller (free it with `ls_created_project_free`); its `api_key`
+/// is shown only here. An unknown source is `LS_STATUS_PROJECT_NOT_FOUND`.
+///
+/// # Safety
+/// `detector` is NULL or a live handle; `source_project_id` and `name` strings; `project_out`
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn ls_fork_project(
+    detector: *const ls_detector,
+    source_project_id: *const c_char,
+    name: *const c_char,
+    project_out: *mut *mut ls_created_project,
+) -> ls_status {
+    boundary(|| {
+        // SAFETY: the arguments follow this function's `# Safety` contract.
+        let (out, d, source, name) = unsafe {
+            (
+                out_ptr(project_out, "project_out")?,
+                handle(detector, "detector")?,
+                str_arg(source_project_id, "source_project_id")?,
+                str_arg(name, "name")?,
+            )
+        };
+        *out = created_project_out(d.live()?.fork_project(source, name)?)?;
+        Ok(())
+    })
+}
+
+/// A created project as the caller's `ls_created_project` (free it with `ls_created_project_free`).
+fn created_project_out(p: CreatedProject) -> Result<*mut ls_created_project, FfiError> {
+    let mut cp = ls_created_project {
+        project_id: std::ptr::null_mut(),
+        project_name: std::ptr::null_mut(),
+        api_key: std::ptr::null_mut(),
+        warmup_threshold: p.warmup_threshold,
+        es_index_pattern: std::ptr::null_mut(),
+    };
+    let filled = (|| -> Result<(), FfiError> {
+        cp.project_id = owned_string(p.project_id)?;
+        cp.project_name = owned_string(p.project_name)?;
+        cp.api_key = owned_string(p.api_key)?;
+        cp.es_index_pattern = owned_string(p.es_index_pattern)?;
+        Ok(())
+    })();
+    if let Err(e) = filled {
+        // SAFETY: each field is NULL or was just made by owned_string.
+        unsafe { free_created_strings(&cp) };
+        return Err(e);
+    }
+    Ok(Box::into_raw(Box::new(cp)))
 }
 
 /// Frees the strings of a created project.

@@ -53,6 +53,9 @@ static void check_every_call_rejects_null_detector(void) {
     CHECK_STATUS(ls_rotate_key(NULL, "k", &s), LS_STATUS_NULL_POINTER);
     CHECK(s == NULL);
     CHECK_STATUS(ls_rotate_key_by_id(NULL, "id", &s), LS_STATUS_NULL_POINTER);
+    p = (ls_created_project *)1;
+    CHECK_STATUS(ls_fork_project(NULL, "id", "copy", &p), LS_STATUS_NULL_POINTER);
+    CHECK(p == NULL);
     CHECK_STATUS(ls_detect(NULL, "k", "x", NULL, &d), LS_STATUS_NULL_POINTER);
     CHECK_STATUS(ls_detect_json(NULL, "k", "x", NULL, &s), LS_STATUS_NULL_POINTER);
     CHECK_STATUS(ls_detect_batch(NULL, "k", lines, NULL, 1, &d, &n), LS_STATUS_NULL_POINTER);
@@ -245,6 +248,12 @@ int main(int argc, char **argv) {
     CHECK_STATUS(ls_project_status_by_id(det, "no-such-project", &out), LS_STATUS_PROJECT_NOT_FOUND);
     CHECK(out == NULL);
     CHECK_STATUS(ls_rotate_key_by_id(det, "no-such-project", &out), LS_STATUS_PROJECT_NOT_FOUND);
+    ls_created_project *fork = (ls_created_project *)1;
+    CHECK_STATUS(ls_fork_project(det, "no-such-project", "copy", &fork), LS_STATUS_PROJECT_NOT_FOUND);
+    CHECK(fork == NULL && ls_test_error_mentions("no-such-project"));
+    CHECK_STATUS(ls_fork_project(det, NULL, "copy", &fork), LS_STATUS_NULL_POINTER);
+    CHECK_STATUS(ls_fork_project(det, "no-such-project", NULL, &fork), LS_STATUS_NULL_POINTER);
+    CHECK_STATUS(ls_fork_project(det, "no-such-project", "copy", NULL), LS_STATUS_NULL_POINTER);
     CHECK_STATUS(ls_rotate_key(det, "sk-nope", &out), LS_STATUS_INVALID_API_KEY);
     CHECK_STATUS(ls_project_status(det, "sk-nope", &out), LS_STATUS_INVALID_API_KEY);
     CHECK_STATUS(ls_poll_session_verdicts(det, "sk-nope", 5, &out), LS_STATUS_INVALID_API_KEY);

@@ -141,6 +141,20 @@ int main(int argc, char **argv) {
     CHECK_OK(ls_teacher_info(det, &teacher));
     CHECK(strstr(teacher, "\"trained\":true") != NULL);
     ls_string_free(teacher);
+    /* A fork starts from the trained state under its own key: active at once, on its own student. */
+    ls_created_project *fork = NULL;
+    CHECK_OK(ls_fork_project(det, p->project_id, "staging", &fork));
+    CHECK(fork != NULL && strcmp(fork->project_name, "staging") == 0);
+    CHECK(strcmp(fork->project_id, p->project_id) != 0 && strcmp(fork->api_key, key) != 0);
+    ls_detection forked;
+    CHECK_OK(ls_detect(det, fork->api_key, lines[2], NULL, &forked));
+    CHECK(forked.phase == LS_PHASE_ACTIVE && forked.model_type == LS_MODEL_TYPE_STUDENT);
+    CHECK_OK(ls_project_status(det, fork->api_key, &status));
+    CHECK(strstr(status, "\"log_count\":3001") && strstr(status, "\"students_trained\":1"));
+    ls_string_free(status);
+    CHECK_OK(ls_delete_project(det, fork->project_id));
+    ls_created_project_free(fork);
+
     char *history = NULL;
     CHECK_OK(ls_update_history(det, &history));
     CHECK(strstr(history, "\"trigger\":\"first-distillation\"") && strstr(history, "\"success\":true"));
