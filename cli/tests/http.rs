@@ -521,7 +521,7 @@ fn service_endpoints_and_openapi_match_the_routes() {
         .map(|e| e.as_str().unwrap().to_string())
         .collect();
     assert_eq!(listed, documented);
-    assert_eq!(documented.len(), 18);
+    assert_eq!(documented.len(), 19);
     for must in [
         "POST /detect",
         "POST /detect/batch",
@@ -719,6 +719,7 @@ fn credentials_are_enforced() {
         ("GET", "/projects/x"),
         ("DELETE", "/projects/x"),
         ("POST", "/projects/x/rotate-key"),
+        ("POST", "/projects/x/fork"),
         ("GET", "/admin/teacher"),
         ("POST", "/admin/teacher/update"),
         ("GET", "/admin/update-history"),
@@ -815,6 +816,36 @@ fn credentials_are_enforced() {
     let ka2 = rot["api_key"].as_str().unwrap();
     assert_eq!(srv.get("/project/status", &[key_header(ka)]).status, 401);
     assert_eq!(srv.get("/project/status", &[key_header(ka2)]).status, 200);
+    // A fork: a new project and key from a's state; a's key still works.
+    let fork = srv.post(
+        &format!("/projects/{pid_a}/fork"),
+        &[adm],
+        &json!({"project_name": " a (staging) "}),
+    );
+    assert_eq!(fork.status, 201);
+    let fork = fork.json();
+    assert_eq!(fork["project_name"], "a (staging)");
+    assert_ne!(fork["project_id"], pid_a);
+    let kf = fork["api_key"].as_str().unwrap();
+    let fst = srv.get("/project/status", &[key_header(kf)]).json();
+    assert_eq!(fst["project_name"], "a (staging)");
+    assert_eq!(srv.get("/project/status", &[key_header(ka2)]).status, 200);
+    let bad = srv.post(
+        &format!("/projects/{pid_a}/fork"),
+        &[adm],
+        &json!({"project_name": "   "}),
+    );
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        srv.call(
+            "DELETE",
+            &format!("/projects/{}", fork["project_id"].as_str().unwrap()),
+            &[adm],
+            None
+        )
+        .status,
+        200
+    );
     for (m, p) in [
         ("GET", "/projects/unknown"),
         ("DELETE", "/projects/unknown"),
@@ -832,9 +863,16 @@ fn credentials_are_enforced() {
     );
     assert_eq!(srv.get("/project/status", &[key_header(kb)]).status, 401);
     assert_eq!(srv.get("/projects", &[adm]).json()["total"], 1);
+    let r = srv.post(
+        "/projects/unknown/fork",
+        &[adm],
+        &json!({"project_name": "x"}),
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "PROJECT_NOT_FOUND");
     let (st, log) = srv.stop();
     assert!(st.success());
-    for secret in [ka, kb, ka2, ADMIN] {
+    for secret in [ka, kb, ka2, kf, ADMIN] {
         assert!(!log.contains(secret), "a key was logged");
     }
 

@@ -14,6 +14,20 @@ use utoipa::{IntoParams, ToSchema};
 // ---------------------------------------------------------------------------------------------------
 // Requests
 
+/// `POST /projects/{project_id}/fork`: a copy of a project's learned state under a new name.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForkProjectRequest {
+    /// Display name of the new project, 1 to 200 printable characters (not only spaces).
+    #[schema(
+        example = "My Web App (staging)",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub project_name: String,
+}
+
 /// `POST /projects`: a new project (tenant).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

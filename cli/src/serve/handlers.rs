@@ -228,6 +228,40 @@ pub async fn rotate_key_by_id(
     }))
 }
 
+/// Creates a project from another's learned state (admin): a copy of its templates, training samples
+/// and student under a new id, name and key, living on its own from then on (a staging copy of a
+/// tenant, or tenants seeded from one). The key is in the response and never shown again.
+#[utoipa::path(
+    post,
+    path = "/projects/{project_id}/fork",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("project_id" = String, Path, description = "Id of the project to copy")),
+    request_body = ForkProjectRequest,
+    responses(
+        (status = 201, description = "Created; `api_key` is shown only here", body = CreatedProject),
+        (status = 400, description = "Malformed JSON, unknown field or invalid name", body = ErrorBody),
+        (status = 401, description = "No X-Admin-Key", body = ErrorBody),
+        (status = 403, description = "Wrong X-Admin-Key, or no ADMIN_API_KEY on the server", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn fork_project(
+    State(state): St,
+    _: Admin,
+    Path(project_id): Path<String>,
+    ApiJson(req): ApiJson<ForkProjectRequest>,
+) -> Result<(StatusCode, Json<CreatedProject>), ApiError> {
+    let created = blocking(&state, move |d| {
+        d.fork_project(&project_id, &req.project_name)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
 /// Scores one log line.
 #[utoipa::path(
     post,

@@ -156,6 +156,7 @@ pub fn routes() -> (Router<Arc<AppState>>, OpenApiDoc) {
         .routes(routes!(create_project, list_projects))
         .routes(routes!(get_project, delete_project))
         .routes(routes!(rotate_key_by_id))
+        .routes(routes!(fork_project))
         .routes(routes!(detect))
         .routes(routes!(detect_batch))
         .routes(routes!(project_status))
@@ -412,6 +413,7 @@ mod tests {
             "GET /projects/{project_id}",
             "DELETE /projects/{project_id}",
             "POST /projects/{project_id}/rotate-key",
+            "POST /projects/{project_id}/fork",
             "POST /detect",
             "POST /detect/batch",
             "GET /project/status",
@@ -425,7 +427,7 @@ mod tests {
         ] {
             assert!(eps.iter().any(|e| e == want), "{want} missing from {eps:?}");
         }
-        assert_eq!(eps.len(), 18);
+        assert_eq!(eps.len(), 19);
         let json: serde_json::Value = serde_json::from_str(&doc.to_json().unwrap()).unwrap();
         let schemes = &json["components"]["securitySchemes"];
         assert_eq!(schemes["api_key"]["name"], "X-API-Key");
