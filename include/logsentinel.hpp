@@ -206,6 +206,16 @@ class Detector {
   std::string rotate_key_by_id(const std::string &project_id) const {
     return detail::call([&] { return std::string(d().rotate_key_by_id(project_id)); });
   }
+  // Creates a project from another's learned state (admin): its templates, samples and student under
+  // a new id, name and key (shown only here), living on its own from then on.
+  CreatedProject fork_project(const std::string &source_project_id, const std::string &name) const {
+    return detail::call([&] {
+      bridge::CreatedProject p = d().fork_project(source_project_id, name);
+      return CreatedProject{std::string(p.project_id), std::string(p.project_name),
+                            std::string(p.api_key), p.warmup_threshold,
+                            std::string(p.es_index_pattern)};
+    });
+  }
 
   // Scores one line ("" session id: the project's pattern or format decides).
   Detection detect(const std::string &api_key, const std::string &log_line,

@@ -93,6 +93,12 @@ pub mod ffi {
         fn rotate_key(self: &RustDetector, api_key: &CxxString) -> Result<String>;
         /// Rotates a project's key by id.
         fn rotate_key_by_id(self: &RustDetector, project_id: &CxxString) -> Result<String>;
+        /// Creates a project from another's learned state under a new name and key.
+        fn fork_project(
+            self: &RustDetector,
+            source_project_id: &CxxString,
+            name: &CxxString,
+        ) -> Result<CreatedProject>;
         /// Scores one line ("" session id: none).
         fn detect(
             self: &RustDetector,
@@ -229,6 +235,17 @@ type BResult<T> = Result<T, BridgeError>;
 fn guard<T>(f: impl FnOnce() -> BResult<T>) -> BResult<T> {
     catch_unwind(AssertUnwindSafe(f))
         .unwrap_or_else(|p| Err(FfiError::Panic(panic_message(p.as_ref())).into()))
+}
+
+/// A created project as the bridge's shared struct.
+fn created(p: logsentinel::CreatedProject) -> CreatedProject {
+    CreatedProject {
+        project_id: p.project_id,
+        project_name: p.project_name,
+        api_key: p.api_key,
+        warmup_threshold: p.warmup_threshold,
+        es_index_pattern: p.es_index_pattern,
+    }
 }
 
 fn text<'a>(s: &'a CxxString, what: &'static str) -> BResult<&'a str> {
@@ -420,14 +437,20 @@ impl RustDetector {
         guard(|| {
             let new: NewProject = serde_json::from_str(text(new_project_json, "new_project_json")?)
                 .map_err(|e| FfiError::invalid_input(format!("new_project_json: {e}")))?;
-            let p = self.live()?.create_project(new)?;
-            Ok(CreatedProject {
-                project_id: p.project_id,
-                project_name: p.project_name,
-                api_key: p.api_key,
-                warmup_threshold: p.warmup_threshold,
-                es_index_pattern: p.es_index_pattern,
-            })
+            Ok(created(self.live()?.create_project(new)?))
+        })
+    }
+
+    fn fork_project(
+        &self,
+        source_project_id: &CxxString,
+        name: &CxxString,
+    ) -> BResult<CreatedProject> {
+        guard(|| {
+            Ok(created(self.live()?.fork_project(
+                text(source_project_id, "source_project_id")?,
+                text(name, "name")?,
+            )?))
         })
     }
 

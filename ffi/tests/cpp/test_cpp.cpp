@@ -201,6 +201,13 @@ int main(int argc, char **argv) {
     EXPECT_ERROR("INVALID_API_KEY", det.status(p.api_key));
     key3 = det.rotate_key_by_id(p.project_id);
     project_id = p.project_id;
+    // A fork: a new project and key from the trained state; deleting it leaves the source alone.
+    auto fork = det.fork_project(p.project_id, "staging");
+    CHECK(fork.project_name == "staging" && fork.project_id != p.project_id);
+    CHECK(has(det.status(fork.api_key), "\"has_student_model\":true"));
+    det.delete_project(fork.project_id);
+    EXPECT_ERROR("INVALID_API_KEY", det.status(fork.api_key));
+    EXPECT_ERROR("PROJECT_NOT_FOUND", det.fork_project("no-such-project", "x"));
     EXPECT_ERROR("INVALID_API_KEY", det.status(key2));
     CHECK(has(det.list_projects(), p.project_id) && !has(det.list_projects(), "sk-"));
     auto job = det.force_teacher_update();
