@@ -155,6 +155,10 @@ impl MaskedLine {
                 if classes & (DIGIT | MARKER | EQUALS) == 0 && !word_holds_value(token, classes) {
                     self.shapes.push_str(token);
                     false
+                } else if classes & (DIGIT | SYMBOL) == DIGIT {
+                    // Letters, digits and `_` only (`0x2f`, `attempt_1_0001_m_2`, `ee0`): one
+                    // unit, a variable or kept whole.
+                    push_alphanumeric_unit(token, &mut self.shapes)
                 } else if classes & (DIGIT | MARKER) != 0
                     && classes & EQUALS == 0
                     && push_whole_variable(token, classes, &mut self.shapes)
@@ -213,6 +217,18 @@ fn push_whole_variable(token: &str, classes: u16, out: &mut String) -> bool {
     }
     push_wrapped_wildcard(token, start, end, out);
     true
+}
+
+/// The shape of a token of ASCII letters, digits and `_` with a digit: one unit, so `<*>` when
+/// the unit is a variable and the token itself otherwise. This is what [`mask_classified_token`]
+/// gives such a token (nothing wraps it, it has no delimiter and no marker), without its other
+/// tests. Returns whether the shape is a wildcard.
+#[inline]
+fn push_alphanumeric_unit(token: &str, out: &mut String) -> bool {
+    let unit = token.as_bytes();
+    let variable = is_variable_unit(unit) || is_hex_id(unit) || is_number_with_unit(unit);
+    out.push_str(if variable { WILDCARD } else { token });
+    variable
 }
 
 /// Pushes `token` with its `start..end` part replaced by `<*>` (the cuts are next to ASCII bytes,
@@ -739,6 +755,8 @@ const NUMERIC: u16 = 2048;
 /// Neither [`NUMERIC`] nor wrapping punctuation ([`is_opening`], [`is_closing`]): a token
 /// without it may be a plain number.
 const NOT_NUMERIC: u16 = 4096;
+/// Neither an ASCII letter, nor a digit, nor `_` (punctuation, whitespace, non-ASCII bytes).
+const SYMBOL: u16 = 8192;
 
 const BYTE_CLASS: [u16; 256] = {
     let mut table = [0u16; 256];
@@ -778,6 +796,9 @@ const BYTE_CLASS: [u16; 256] = {
         }
         if is_space_byte(b) {
             class |= SPACE;
+        }
+        if !(b.is_ascii_alphanumeric() || b == b'_') {
+            class |= SYMBOL;
         }
         if b.is_ascii_digit() || matches!(b, b'.' | b':' | b'-' | b'/' | b',' | b'+' | b'_') {
             class |= NUMERIC;
@@ -1268,6 +1289,7 @@ mod tests {
             "/", "\\", "@", "=", "\"", "'", "(", ")", "[", "]", "{", "}", ",", ";", "!", "?", "<",
             ">", "*", "+", "#", "~", " ", "  ", "\t", "\u{1}", "\u{b}", "é", "中", "true", "null",
             "Jul", "Sat", "HTTP/1.1", "://", "com", "...", "<*>", "uid", "name", "dead", "core",
+            "attempt", "9f4ef63", "userId", "MB", "ms", "0x", "ee",
         ];
         let names = [
             "uid", "x", "Jul", "true", "_x", "x_y", "getTop", "dead", "G", "vCores",
