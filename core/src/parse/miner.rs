@@ -471,8 +471,10 @@ impl TemplateMiner {
     ) -> LineMatch {
         let hint_key = first_token_hash(content);
         let hinted = self.hinted_template(hint_key);
-        let expected: &[TemplateSlot] = hinted
-            .and_then(|id| self.templates.get(&id))
+        // Looked up once: the line usually joins the hinted template.
+        let mut hinted_template = hinted.and_then(|id| self.templates.get_mut(&id));
+        let expected: &[TemplateSlot] = hinted_template
+            .as_deref()
             .map_or(&[], |template| &template.slots);
         let interner = &self.interner;
         self.scratch
@@ -482,7 +484,12 @@ impl TemplateMiner {
         // Fast path: a shape seen before goes to the template it joined, without interning.
         let mut cached = None;
         if let Some(entry) = self.shape_cache.get(&shape_hash).copied() {
-            if let Some(template) = self.templates.get_mut(&entry.template_id) {
+            let template = if hinted == Some(entry.template_id) {
+                hinted_template.take()
+            } else {
+                self.templates.get_mut(&entry.template_id)
+            };
+            if let Some(template) = template {
                 // Slots the hint matched already equal this template's words when the hint named it.
                 let verified = if hinted == Some(entry.template_id) {
                     self.scratch.masked.hinted
