@@ -480,6 +480,29 @@ impl TemplateMiner {
         self.scratch
             .masked
             .fill_with_hint(content, |index| expected_word(interner, expected, index));
+        // Fastest path: the line is the hinted template exactly (every literal word matched by the
+        // hint, a variable at every wildcard, shown as the template shows it), so joining it
+        // changes nothing: no shape hash, no cache lookup.
+        if let (Some(id), Some(template)) = (hinted, hinted_template.as_deref_mut()) {
+            if joins_unchanged(&self.interner, &template.slots, &self.scratch.masked) {
+                self.lines += 1;
+                template.count += 1;
+                template.last_used = self.lines;
+                parameters.clear();
+                extract_parameters(
+                    content,
+                    &self.scratch.masked,
+                    &template.slots,
+                    &self.interner,
+                    parameters,
+                );
+                return LineMatch {
+                    template_id: id,
+                    is_new: false,
+                    template_changed: false,
+                };
+            }
+        }
         let shape_hash = hash_shapes(&self.scratch.masked);
         // Fast path: a shape seen before goes to the template it joined, without interning.
         let mut cached = None;
@@ -1176,6 +1199,29 @@ fn literals_equal(
                     || (index < 64 && verified & (1 << index) != 0)
                     || shapes.get(line_slot.shape_start as usize..line_slot.shape_end as usize)
                         == Some(interner.text(slot.token).as_bytes())
+            })
+}
+
+/// Whether a line masked with the hint of this template (see [`MaskedLine::hinted`]) is the
+/// template exactly: each literal word was matched by the hint, each wildcard slot holds a
+/// variable shown as the template shows it (or the template shows a bare `<*>`). Merging such a
+/// line changes nothing.
+fn joins_unchanged(interner: &Interner, slots: &[TemplateSlot], masked: &MaskedLine) -> bool {
+    let shapes = masked.shapes.as_bytes();
+    slots.len() == masked.slots.len()
+        && slots.len() <= 64
+        && slots
+            .iter()
+            .zip(&masked.slots)
+            .enumerate()
+            .all(|(index, (slot, line_slot))| {
+                if slot.token != WILDCARD_ID {
+                    return masked.hinted & (1 << index) != 0;
+                }
+                line_slot.wildcard
+                    && (slot.display == WILDCARD_ID
+                        || shapes.get(line_slot.shape_start as usize..line_slot.shape_end as usize)
+                            == Some(interner.text(slot.display).as_bytes()))
             })
 }
 
