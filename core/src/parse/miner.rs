@@ -1203,9 +1203,9 @@ fn literals_equal(
 }
 
 /// Whether a line masked with the hint of this template (see [`MaskedLine::hinted`]) is the
-/// template exactly: each literal word was matched by the hint, each wildcard slot holds a
-/// variable shown as the template shows it (or the template shows a bare `<*>`). Merging such a
-/// line changes nothing.
+/// template exactly: each literal word matched by the hint or equal to the line's literal shape
+/// (`vis=<*>`), each wildcard slot a variable shown as the template shows it (or the template
+/// shows a bare `<*>`). Merging such a line changes nothing.
 fn joins_unchanged(interner: &Interner, slots: &[TemplateSlot], masked: &MaskedLine) -> bool {
     let shapes = masked.shapes.as_bytes();
     slots.len() == masked.slots.len()
@@ -1215,13 +1215,16 @@ fn joins_unchanged(interner: &Interner, slots: &[TemplateSlot], masked: &MaskedL
             .zip(&masked.slots)
             .enumerate()
             .all(|(index, (slot, line_slot))| {
+                let shape =
+                    shapes.get(line_slot.shape_start as usize..line_slot.shape_end as usize);
                 if slot.token != WILDCARD_ID {
-                    return masked.hinted & (1 << index) != 0;
+                    return masked.hinted & (1 << index) != 0
+                        || (!line_slot.wildcard
+                            && shape == Some(interner.text(slot.token).as_bytes()));
                 }
                 line_slot.wildcard
                     && (slot.display == WILDCARD_ID
-                        || shapes.get(line_slot.shape_start as usize..line_slot.shape_end as usize)
-                            == Some(interner.text(slot.display).as_bytes()))
+                        || shape == Some(interner.text(slot.display).as_bytes()))
             })
 }
 
@@ -1234,7 +1237,9 @@ fn expected_word<'a>(
     index: usize,
 ) -> Option<&'a [u8]> {
     let slot = slots.get(index)?;
-    (slot.token != WILDCARD_ID && interner.flags(slot.token) & class::IDENTITY != 0)
+    // A word with a masked part (`vis=<*>`) never equals the line's text: no hint.
+    (slot.token != WILDCARD_ID
+        && interner.flags(slot.token) & (class::IDENTITY | class::PARTIAL) == class::IDENTITY)
         .then(|| interner.text(slot.token).as_bytes())
 }
 
