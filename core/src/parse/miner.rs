@@ -486,13 +486,11 @@ impl TemplateMiner {
         if let (Some(id), Some(template)) = (hinted, hinted_template.as_deref_mut()) {
             if joins_unchanged(&self.interner, &template.slots, &self.scratch.masked) {
                 self.lines += 1;
-                template.count += 1;
-                template.last_used = self.lines;
-                parameters.clear();
-                extract_parameters(
+                count_unchanged_join(
+                    template,
+                    self.lines,
                     content,
                     &self.scratch.masked,
-                    &template.slots,
                     &self.interner,
                     parameters,
                 );
@@ -529,13 +527,11 @@ impl TemplateMiner {
                         // Already absorbed by this template version: nothing to merge (one
                         // template lookup, no interning, no allocation).
                         self.lines += 1;
-                        template.count += 1;
-                        template.last_used = self.lines;
-                        parameters.clear();
-                        extract_parameters(
+                        count_unchanged_join(
+                            template,
+                            self.lines,
                             content,
                             &self.scratch.masked,
-                            &template.slots,
                             &self.interner,
                             parameters,
                         );
@@ -1200,6 +1196,22 @@ fn literals_equal(
                     || shapes.get(line_slot.shape_start as usize..line_slot.shape_end as usize)
                         == Some(interner.text(slot.token).as_bytes())
             })
+}
+
+/// Counts a line that joined `template` without changing it (line number `line`) and fills
+/// `parameters` with the byte ranges of its values.
+fn count_unchanged_join(
+    template: &mut Template,
+    line: u64,
+    content: &str,
+    masked: &MaskedLine,
+    interner: &Interner,
+    parameters: &mut Vec<std::ops::Range<usize>>,
+) {
+    template.count += 1;
+    template.last_used = line;
+    parameters.clear();
+    extract_parameters(content, masked, &template.slots, interner, parameters);
 }
 
 /// Whether a line masked with the hint of this template (see [`MaskedLine::hinted`]) is the
