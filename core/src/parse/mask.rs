@@ -118,7 +118,7 @@ impl MaskedLine {
             }
             index = token_end(bytes, start);
             let mut classes = token_classes(&bytes[start..index]);
-            let opens_quote = classes & EQUALS != 0
+            let opens_quote = classes & (EQUALS | QUOTE) == EQUALS | QUOTE
                 && bytes[start..index]
                     .windows(2)
                     .any(|w| w[0] == b'=' && (w[1] == b'"' || w[1] == b'\''));
@@ -512,7 +512,7 @@ fn mask_classified_token(token: &str, classes: u16, out: &mut String) -> bool {
     let has_digit = classes & DIGIT != 0;
     let has_marker = classes & MARKER != 0;
     let has_colon = classes & COLON != 0;
-    if classes & EQUALS != 0
+    if classes & (EQUALS | QUOTE) == EQUALS | QUOTE
         && bytes
             .windows(2)
             .any(|w| w[0] == b'=' && (w[1] == b'"' || w[1] == b'\''))
@@ -757,6 +757,8 @@ const NUMERIC: u16 = 2048;
 const NOT_NUMERIC: u16 = 4096;
 /// Neither an ASCII letter, nor a digit, nor `_` (punctuation, whitespace, non-ASCII bytes).
 const SYMBOL: u16 = 8192;
+/// `"` or `'`: with [`EQUALS`], the token may open a quoted value (`key="...`).
+const QUOTE: u16 = 16384;
 
 const BYTE_CLASS: [u16; 256] = {
     let mut table = [0u16; 256];
@@ -787,6 +789,9 @@ const BYTE_CLASS: [u16; 256] = {
         }
         if b == b'=' {
             class |= EQUALS;
+        }
+        if b == b'"' || b == b'\'' {
+            class |= QUOTE;
         }
         if b == b'.' {
             class |= DOT;
