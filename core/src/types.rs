@@ -295,7 +295,8 @@ pub struct SessionVerdict {
     pub lines: u64,
     /// Lines of the session flagged individually.
     pub anomalous_lines: u64,
-    /// Calibrated score of the session ending here (end-of-session surprise).
+    /// Calibrated score of the session ending here (end-of-session surprise); 0 when the session holds
+    /// exactly what many complete warmup sessions hold (then only its order is unusual).
     pub end_score: f32,
     /// Templates nearly every normal session has that this one lacks.
     pub missing_templates: Vec<String>,

@@ -16,8 +16,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-/// Below this share of sessions holding it, a template is rare (suspicious).
-pub const RARE_SESSION_SHARE: f32 = 0.01;
+/// Below this share of sessions holding it, a template is rare (suspicious). It is the share of
+/// anomalous sessions an unlabelled warmup is expected to hold (a few percent): an event type held by
+/// fewer sessions than that may come from the contaminated ones alone, so seeing it is no proof that it
+/// is normal.
+pub const RARE_SESSION_SHARE: f32 = 0.03;
 /// At or above this share of sessions holding it, a template is expected in every session.
 pub const COMMON_SESSION_SHARE: f32 = 0.98;
 /// Share of the sessions holding either template in which two counts must be equal to be tied.
@@ -72,6 +75,9 @@ pub struct ShapeJudgement {
     pub missing: Vec<u32>,
     /// Tied pairs whose counts differ in this session.
     pub broken: Vec<(u32, u32, u32, u32)>,
+    /// Whether the session's whole count vector is a recurring warmup shape: its composition is that
+    /// of many complete sessions, so an unusual last event is interleaving, not a stop.
+    pub recurring: bool,
 }
 
 impl ShapeJudgement {
@@ -219,7 +225,8 @@ impl SessionShape {
             .filter(|&t| self.is_rare(t))
             .collect();
         out.missing = self.common().into_iter().filter(|&t| get(t) == 0).collect();
-        if self.recurring.binary_search(&counts).is_err() {
+        out.recurring = self.recurring.binary_search(&counts).is_ok();
+        if !out.recurring {
             for &(a, b) in &self.invariants {
                 let (ca, cb) = (get(a), get(b));
                 if ca == cb {
@@ -270,7 +277,30 @@ mod tests {
         let j = shape.judge(&[1, 2, 3, 2, 2, 3, 5]);
         assert!(j.broken.iter().any(|b| b.0 == 2 && b.2 == 3), "{j:?}");
         assert!(j.rare.is_empty() && j.missing.is_empty());
+        // A session with the exact composition of many complete sessions is marked as such.
+        assert!(shape.judge(&normal(1)).recurring);
+        assert!(!shape.judge(&[1, 2, 3, 2, 3, 5]).recurring);
         // Too few sessions: no judgement.
         assert!(!SessionShape::fit(&vecs[..5]).judge(&[9]).is_anomalous());
+    }
+
+    #[test]
+    fn a_template_held_by_fewer_sessions_than_the_contamination_is_rare() {
+        // 100 sessions: template 7 in 2 of them (as a handful of anomalous sessions would hold it),
+        // template 4 in a third of them.
+        let vecs: Vec<CountVector> = (0..100)
+            .map(|i| {
+                let mut s = normal(i);
+                if i < 2 {
+                    s.push(7);
+                }
+                count_vector(&s)
+            })
+            .collect();
+        let shape = SessionShape::fit(&vecs);
+        assert!(shape.is_rare(7));
+        assert!(!shape.is_rare(4));
+        assert!(shape.is_rare(0), "the unknown template is always rare");
+        assert_eq!(shape.judge(&[1, 2, 3, 2, 3, 2, 3, 7, 5]).rare, vec![7]);
     }
 }

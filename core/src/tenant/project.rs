@@ -1404,6 +1404,9 @@ impl ProjectState {
                 text(b)
             ));
         }
+        // A surprising end is a sign of a session that stopped early, unless the session holds exactly
+        // what many complete warmup sessions hold: then only the order of its last events is unusual.
+        let end_score = if judged.recurring { 0.0 } else { end_score };
         let anomaly_score = end_score.max(shape_score);
         let threshold = 0.5f32;
         let is_anomaly = anomaly_score >= threshold;
