@@ -47,6 +47,9 @@ const HOLDOUT_SHARE: f64 = 0.2;
 /// surprise, isolation forest): each gets an equal part, so the ensemble's max stays near the target
 /// rather than at a multiple of it.
 const CALIBRATED_COMPONENTS: f64 = 3.0;
+/// Surprise (nats) below which no line or session end is flagged: a template the model gives at
+/// least ~5% is never surprising.
+const MIN_SURPRISE_NLL: f32 = 3.0;
 
 /// The teacher's trainable model, touched only by jobs (which run one at a time).
 #[derive(Default)]
@@ -214,12 +217,20 @@ fn calibrate_sequence(
     base: &Thresholds,
 ) -> Thresholds {
     let (worst, ends) = surprise(model, holdout);
+    let floor = surprise_floor(fpr);
     Thresholds {
-        // Floors: a template the model gives at least ~5% is never surprising, whatever the quantile.
-        sequence_nll: Threshold::learn(&worst, fpr, 3.0).unwrap_or(base.sequence_nll),
-        end_nll: Threshold::learn(&ends, fpr, 3.0).unwrap_or(base.end_nll),
+        sequence_nll: Threshold::learn(&worst, fpr, floor).unwrap_or(base.sequence_nll),
+        end_nll: Threshold::learn(&ends, fpr, floor).unwrap_or(base.end_nll),
         forest: base.forest,
     }
+}
+
+/// The least surprise (nats) flagged at a false-positive target `fpr`: an event the model itself
+/// expects with probability p happens in about a share p of the sessions reaching that point, so
+/// flagging it at p >= fpr would spend the whole budget on it alone, whatever a small holdout's
+/// (extrapolated) quantile says.
+fn surprise_floor(fpr: f64) -> f32 {
+    (-(fpr.max(1e-12)).ln() as f32).max(MIN_SURPRISE_NLL)
 }
 
 /// Mean number of lines per session, for turning a per-session false-positive target into a per-line
@@ -986,5 +997,28 @@ impl Inner {
                 meta.next_update = next;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_event_the_model_expects_more_often_than_the_target_rate_is_flagged() {
+        // 0.5% split over three components: events of p >= 0.17% are never surprising.
+        let floor = surprise_floor(0.005 / CALIBRATED_COMPONENTS);
+        assert!(
+            (floor - (0.005f32 / 3.0).ln().abs()).abs() < 1e-4,
+            "{floor}"
+        );
+        assert!(
+            Threshold::learn(&[1.0, 2.0, 3.5], 0.005 / 3.0, floor)
+                .unwrap()
+                .value
+                >= floor
+        );
+        // A loose target still keeps the absolute floor.
+        assert_eq!(surprise_floor(0.5), MIN_SURPRISE_NLL);
     }
 }
