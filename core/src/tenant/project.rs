@@ -315,8 +315,9 @@ pub struct ProjectState {
     last_commit: f64,
     drift: f32,
     rng_state: u64,
-    /// The warmup profile fitted so far, keyed by the complete sessions it saw (see `live_profile`).
-    shape_cache: Option<(u32, Arc<Profile>)>,
+    /// The warmup profile fitted so far, keyed by the complete sessions and the lines it saw (see
+    /// `live_profile`).
+    shape_cache: Option<((u32, u64), Arc<Profile>)>,
     /// Set when the project was deleted: later calls on a stale handle fail.
     pub deleted: bool,
     /// The teacher scores even once a student is trained ([`Config::ablation_teacher_scores`]).
@@ -396,10 +397,15 @@ impl ProjectState {
         let Some(samples) = self.samples.as_ref() else {
             return Arc::new(Samples::default().profile());
         };
-        let key = samples.complete_sessions;
-        if let Some((fitted_at, profile)) = &self.shape_cache {
-            let refit_at = fitted_at.saturating_add((fitted_at / 8).max(32));
-            if key >= *fitted_at && key < refit_at {
+        // Refit once the sessions or the lines seen grew by an eighth: the shape follows closed
+        // sessions, the rules' normal shares follow lines (sessions may not close for thousands of
+        // lines, and shares frozen at the first line would never discount a common rule).
+        let key = (samples.complete_sessions, samples.warmup_lines);
+        if let Some(((sessions_at, lines_at), profile)) = &self.shape_cache {
+            let fresh =
+                |now: u64, at: u64, min_step: u64| now >= at && now < at + (at / 8).max(min_step);
+            if fresh(u64::from(key.0), u64::from(*sessions_at), 32) && fresh(key.1, *lines_at, 256)
+            {
                 return profile.clone();
             }
         }
