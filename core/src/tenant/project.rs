@@ -1340,14 +1340,6 @@ impl ProjectState {
             );
         }
 
-        let thresholds = *scorer.thresholds();
-        let generation = scorer.generation();
-        let end_score = match (scorer.seq(), &s.cache) {
-            (Some(seq), Some((g, st))) if *g == generation && whole => {
-                thresholds.end_nll.calibrate(seq.end_of_session(st).nll)
-            }
-            _ => 0.0,
-        };
         let live;
         let profile = match scorer {
             Scorer::Student(st) => &st.profile,
@@ -1361,6 +1353,17 @@ impl ProjectState {
             profile.shape.judge(&s.templates)
         } else {
             Default::default()
+        };
+        // A surprising end is a sign of a session that stopped early, unless the session holds exactly
+        // what many complete warmup sessions hold: then only the order of its last events is unusual,
+        // and the model is not asked.
+        let thresholds = *scorer.thresholds();
+        let generation = scorer.generation();
+        let end_score = match (scorer.seq(), &s.cache) {
+            (Some(seq), Some((g, st))) if *g == generation && whole && !judged.recurring => {
+                thresholds.end_nll.calibrate(seq.end_of_session(st).nll)
+            }
+            _ => 0.0,
         };
         let missing_ids: Vec<u32> = if profile.shape.is_ready() {
             judged.missing.clone()
@@ -1410,9 +1413,6 @@ impl ProjectState {
                 text(b)
             ));
         }
-        // A surprising end is a sign of a session that stopped early, unless the session holds exactly
-        // what many complete warmup sessions hold: then only the order of its last events is unusual.
-        let end_score = if judged.recurring { 0.0 } else { end_score };
         let anomaly_score = end_score.max(shape_score);
         let threshold = 0.5f32;
         let is_anomaly = anomaly_score >= threshold;
