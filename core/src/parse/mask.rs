@@ -45,9 +45,99 @@ pub struct MaskedLine {
     /// Bit `i` is set when slot `i` (below 64) was the word the hint expected (see
     /// [`MaskedLine::fill_with_hint`]): its shape is known to equal that word.
     pub hinted: u64,
+    /// Long tokens masked recently (see [`TokenMemo`]).
+    memo: TokenMemo,
+}
+
+/// The shapes of recently masked long tokens, direct-mapped on a hash of the token's bytes.
+///
+/// Long tokens that are neither plain words nor hinted (`ready=true,policy=3,...` lists, Java frames,
+/// URLs, UUIDs) cost hundreds of nanoseconds each under the general rules, and a stream repeats them:
+/// the same request path, instance or stack frame comes back within a few lines. Masking depends on
+/// the token's bytes alone, so a hit (the whole token compared, not only its hash) gives exactly the
+/// shape and kind the rules give.
+#[derive(Clone, Debug, Default)]
+struct TokenMemo {
+    entries: Vec<MemoEntry>,
+    /// Tokens answered from the memo (tests check that it is used).
+    #[cfg(test)]
+    hits: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct MemoEntry {
+    token: Vec<u8>,
+    shape: String,
+    wildcard: bool,
+}
+
+/// Entries of a [`TokenMemo`] (a power of two).
+const MEMO_ENTRIES: usize = 64;
+
+/// Tokens shorter than this are masked each time (hashing and comparing would cost what masking
+/// them does); longer ones than the upper bound are not kept (memory).
+const MEMO_MIN_LEN: usize = 16;
+const MEMO_MAX_LEN: usize = 256;
+
+impl TokenMemo {
+    /// `mask(token, out)` (which pushes the token's shape and says whether it is a wildcard),
+    /// from the memo when `token` was masked recently.
+    #[inline]
+    fn mask(
+        &mut self,
+        token: &str,
+        out: &mut String,
+        mask: impl FnOnce(&str, &mut String) -> bool,
+    ) -> bool {
+        if !(MEMO_MIN_LEN..=MEMO_MAX_LEN).contains(&token.len()) {
+            return mask(token, out);
+        }
+        let at = {
+            use std::hash::Hasher;
+            let mut hasher = super::miner::FxHasher::default();
+            hasher.write(token.as_bytes());
+            (hasher.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                >> (64 - MEMO_ENTRIES.trailing_zeros())) as usize
+        };
+        if self.entries.len() < MEMO_ENTRIES {
+            self.entries.resize_with(MEMO_ENTRIES, MemoEntry::default);
+        }
+        let Some(entry) = self.entries.get_mut(at) else {
+            return mask(token, out);
+        };
+        if entry.token == token.as_bytes() {
+            #[cfg(test)]
+            {
+                self.hits += 1;
+            }
+            out.push_str(&entry.shape);
+            return entry.wildcard;
+        }
+        let shape_start = out.len();
+        let wildcard = mask(token, out);
+        entry.token.clear();
+        entry.token.extend_from_slice(token.as_bytes());
+        entry.shape.clear();
+        entry.shape.push_str(&out[shape_start..]);
+        entry.wildcard = wildcard;
+        wildcard
+    }
 }
 
 impl MaskedLine {
+    /// Bytes this buffer holds on the heap (its shapes, slots and token memo).
+    pub fn heap_bytes(&self) -> usize {
+        let memo: usize = self
+            .memo
+            .entries
+            .iter()
+            .map(|entry| {
+                std::mem::size_of::<MemoEntry>() + entry.token.capacity() + entry.shape.capacity()
+            })
+            .sum();
+        self.shapes.capacity() + self.slots.capacity() * std::mem::size_of::<Slot>() + memo
+    }
+
     /// The masked shape of a slot.
     pub fn shape(&self, slot: &Slot) -> &str {
         self.shapes
@@ -165,35 +255,46 @@ impl MaskedLine {
                 {
                     // Numbers, IPs, dates, times, block ids, paths: the next most common tokens.
                     true
-                } else if classes & (DIGIT | ALPHA) == DIGIT | ALPHA
-                    && classes & MARKER == 0
-                    && push_named_number(token, &mut self.shapes)
-                {
-                    // `key=42,`, `CurrentState:3`, `core.1234`: a named number.
-                    false
                 } else {
-                    mask_classified_token(token, classes, &mut self.shapes)
+                    self.memo.mask(token, &mut self.shapes, |token, out| {
+                        // `key=42,`, `CurrentState:3`, `core.1234`: a named number.
+                        let named_number = classes & (DIGIT | ALPHA) == DIGIT | ALPHA
+                            && classes & MARKER == 0
+                            && push_named_number(token, out);
+                        !named_number && mask_classified_token(token, classes, out)
+                    })
                 };
-            let shape_end = self.shapes.len();
-            let slot = Slot {
+            self.push_slot(shape_start, start, index, wildcard);
+        }
+    }
+
+    /// Adds the token at `text_start..text_end`, whose shape was pushed at `shape_start`, as a
+    /// slot; a wildcard after a wildcard slot extends it instead.
+    #[inline]
+    fn push_slot(
+        &mut self,
+        shape_start: usize,
+        text_start: usize,
+        text_end: usize,
+        wildcard: bool,
+    ) {
+        match self.slots.last_mut() {
+            Some(previous) if wildcard && previous.wildcard => {
+                // Collapse: extend the previous wildcard slot; its shape is contiguous in the
+                // buffer, so insert a space between the two shapes.
+                self.shapes.insert(shape_start, ' ');
+                previous.shape_end = self.shapes.len() as u32;
+                previous.text_end = text_end as u32;
+                previous.tokens = previous.tokens.saturating_add(1);
+            }
+            _ => self.slots.push(Slot {
                 shape_start: shape_start as u32,
-                shape_end: shape_end as u32,
-                text_start: start as u32,
-                text_end: index as u32,
+                shape_end: self.shapes.len() as u32,
+                text_start: text_start as u32,
+                text_end: text_end as u32,
                 wildcard,
                 tokens: 1,
-            };
-            match self.slots.last_mut() {
-                Some(previous) if wildcard && previous.wildcard => {
-                    // Collapse: extend the previous wildcard slot; its shape is contiguous in the
-                    // buffer, so insert a space between the two shapes.
-                    self.shapes.insert(shape_start, ' ');
-                    previous.shape_end = self.shapes.len() as u32;
-                    previous.text_end = slot.text_end;
-                    previous.tokens = previous.tokens.saturating_add(1);
-                }
-                _ => self.slots.push(slot),
-            }
+            }),
         }
     }
 }
@@ -1344,6 +1445,49 @@ mod tests {
                 assert_eq!(masked.slots[0].wildcard, wildcard, "{token:?}");
             }
         }
+    }
+
+    #[test]
+    fn remembered_tokens_mask_as_the_rules_do() {
+        // Long tokens of every kind the generator makes, plus real ones, more of them than the
+        // memo holds (entries get replaced), each seen several times.
+        let mut tokens: Vec<String> = generated_lines(400)
+            .iter()
+            .map(|line| {
+                line.chars()
+                    .filter(|&c| !(c.is_ascii() && is_space_byte(c as u8)))
+                    .collect::<String>()
+            })
+            .filter(|token| token.len() >= MEMO_MIN_LEN)
+            .collect();
+        tokens.extend(
+            [
+                "ready=true,policy=3,wakefulness=1,wfd=false",
+                "com.android.server.wm.WindowManagerService.relayoutWindow:913",
+                "[instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d]",
+                "org.apache.hadoop.mapreduce.v2.app.rm.RMContainerAllocator:",
+                "Package_for_KB3004375~31bf3856ad364e35~amd64~~6.1.3.1,",
+                "fullscreenStackBounds=Rect(0,",
+            ]
+            .map(String::from),
+        );
+        assert!(tokens.len() > 2 * MEMO_ENTRIES, "{}", tokens.len());
+        let mut shared = MaskedLine::default();
+        for _ in 0..3 {
+            for token in &tokens {
+                let line = format!("{token} {token} x=1 {token}");
+                shared.fill(&line);
+                let mut fresh = MaskedLine::default();
+                fresh.fill(&line);
+                assert_eq!(shared.shapes, fresh.shapes, "{line:?}");
+                assert_eq!(shared.slots, fresh.slots, "{line:?}");
+            }
+        }
+        assert!(
+            shared.memo.hits > tokens.len() as u64,
+            "{}",
+            shared.memo.hits
+        );
     }
 
     #[test]

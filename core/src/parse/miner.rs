@@ -1127,8 +1127,7 @@ impl TemplateMiner {
             .sum();
         let cache = self.shape_cache.capacity() * (1 + std::mem::size_of::<(u64, CachedShape)>())
             + self.hints.capacity() * 8;
-        let scratch = self.scratch.masked.shapes.capacity()
-            + self.scratch.masked.slots.capacity() * std::mem::size_of::<Slot>()
+        let scratch = self.scratch.masked.heap_bytes()
             + self.scratch.ids.capacity() * 4
             + self.scratch.spans.capacity() * std::mem::size_of::<std::ops::Range<usize>>();
         std::mem::size_of::<Self>() + words + templates + lengths + cache + scratch
