@@ -96,8 +96,7 @@ impl TokenMemo {
             use std::hash::Hasher;
             let mut hasher = super::miner::FxHasher::default();
             hasher.write(token.as_bytes());
-            (hasher.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                >> (64 - MEMO_ENTRIES.trailing_zeros())) as usize
+            super::miner::hint_index(hasher.finish(), MEMO_ENTRIES)
         };
         if self.entries.len() < MEMO_ENTRIES {
             self.entries.resize_with(MEMO_ENTRIES, MemoEntry::default);

@@ -1254,9 +1254,11 @@ fn expected_word<'a>(
         .then(|| interner.text(slot.token).as_bytes())
 }
 
-/// The entry of [`TemplateMiner::hints`] (of `len`, a power of two) for `key`: the top bits of
-/// the key mixed once more (Fibonacci hashing), so that keys differing anywhere spread.
-fn hint_index(key: u64, len: usize) -> usize {
+/// The entry for `key` of a direct-mapped table of `len` entries (a power of two), such as
+/// [`TemplateMiner::hints`]: the top bits of the key mixed once more (Fibonacci hashing), so that
+/// keys differing anywhere spread.
+#[inline]
+pub(crate) fn hint_index(key: u64, len: usize) -> usize {
     if len < 2 {
         return 0;
     }
