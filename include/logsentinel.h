@@ -344,8 +344,9 @@ void ls_detector_free(ls_detector *detector);
 
 /**
  * Creates a project. `new_project_json` is a JSON object: `{"name": "My Web App"}` plus optional
- * `"warmup_threshold"` (logs), `"format"` ("auto", "hdfs", "bgl", "combined", ...),
- * `"session_pattern"` (regex) and `"custom_rules"`. On success `*project_out` is a new
+ * `"warmup_threshold"` (logs), `"format"` ("auto", "hdfs", "bgl", "combined", ...), `"log_format"`
+ * (a header format string the logparser way, `"<Date> <Time> <Level> <Component>: <Content>"`,
+ * which wins over `"format"`), `"session_pattern"` (regex) and `"custom_rules"`. On success `*project_out` is a new
  * `ls_created_project` owned by the caller (free it with `ls_created_project_free`); its `api_key`
  * is shown only here.
  *
@@ -556,7 +557,8 @@ ls_status ls_set_verdict_callback(const ls_detector *detector,
 ls_status ls_reset_sessions(const ls_detector *detector, const char *api_key, size_t *count_out);
 
 /**
- * The project's status as JSON (`project_id, project_name, format, phase, log_count, anomaly_count,
+ * The project's status as JSON (`project_id, project_name, format, log_format, header_unmatched,
+ * header_recovered, phase, log_count, anomaly_count,
  * warmup_threshold, warmup_progress, has_student_model, training {state, progress, last_error,
  * waiting_reason, ...}, template_count, training_sequences, open_sessions, drift, novel_logs,
  * parsing_warning, es_index_pattern, created_at, last_activity`), owned by the caller

@@ -231,6 +231,8 @@ export interface Detection {
   components: Components
   /** Why the line scored as it did, most important first. */
   reasons: Array<string>
+  /** The kind of the strongest reason (`novel_template`, `sequence`, `rule:NAME`...), `null` without one. */
+  cause: string | null
   /** The line's own time (Unix seconds) when its header has one, else arrival time. */
   timestamp: number
   /** Probability the model gave the observed template (`null` without a sequence model). */
@@ -312,6 +314,8 @@ export interface DetectorConfig {
   studentMemoryBudgetBytes: number
   /** Seed of every random choice (initialisation, shuffling, forests). */
   seed: number
+  /** Header format string of new projects left on format `auto` (`LOG_FORMAT`). */
+  logFormat: string | null
 }
 
 /**
@@ -386,6 +390,8 @@ export interface DetectorOptions {
   studentMemoryBudgetBytes?: number
   /** Seed of every random choice. */
   seed?: number
+  /** Header format string of new projects left on format `auto` (`LOG_FORMAT`). */
+  logFormat?: string | null
 }
 
 /** A template the model expected instead of the observed one. */
@@ -485,6 +491,11 @@ export interface ProjectOptions {
   /** Header format of the project's lines (case-insensitive). Default `'auto'`. */
   format?: LogFormat
   /**
+   * Header format string, the logparser way (`'<Date> <Time> <Level> <Component>: <Content>'`);
+   * wins over `format`.
+   */
+  logFormat?: string
+  /**
    * Regex whose first match (or first capture group) in a line is the line's session id; a
    * `sessionId` given with the line wins.
    */
@@ -501,6 +512,12 @@ export interface ProjectStatus {
   projectName: string
   /** Header format (`'auto'`, `'hdfs'`, `'combined'`, `'json'`...). */
   format: LogFormat
+  /** Header format string, when the project was given one (it wins over `format`). */
+  logFormat: string | null
+  /** Lines whose header did not match the format. */
+  headerUnmatched: number
+  /** Of those, lines whose message the header fallback still found. */
+  headerRecovered: number
   /** Phase. */
   phase: Phase
   /** Logs seen. */
@@ -575,6 +592,8 @@ export interface SessionVerdict {
    * `closeAllSessions` (end of input).
    */
   reason: CloseReason
+  /** Whether the session was still open at the end of the input: cut, judged only on what it holds. */
+  openAtEndOfInput: boolean
   /** Lines in the session. */
   lines: number
   /** Lines of the session flagged individually. */
@@ -585,6 +604,8 @@ export interface SessionVerdict {
   missingTemplates: Array<string>
   /** Why, most important first. */
   reasons: Array<string>
+  /** The kind of the strongest reason (`rare_template`, `missing_template`...), `null` without one. */
+  cause: string | null
   /** Log time of the session's last line (Unix seconds). */
   timestamp: number
 }

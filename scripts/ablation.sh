@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# Detection-quality ablation (docs/detection.md): one command, rerunnable by anyone with ../shared/data.
-#   scripts/ablation.sh [OUT_DIR]
+# Detection-quality ablation (docs/detection.md): one command, rerunnable by anyone with the labelled data.
+#   DATA=DIR scripts/ablation.sh [OUT_DIR]
+# DATA holds hdfs/hdfs_dev.log and hdfs/hdfs_dev_labels.csv, loghub_2k/BGL/BGL_2k.log and
+# access_logs/access_dev.log with access_logs/access_dev_labelled.log (the development data set, if you
+# have it, is ../shared/data).
 # Runs `logsentinel eval --ablation` on HDFS (sessions), BGL (lines) and access logs (lines), and the
 # transfer experiment (hdfs_dev.log halves as two projects, fresh detector vs after a first project).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-target/ablation}"
-DATA="${DATA:-../shared/data}"
+DATA="${DATA:-}"
+if [ -z "$DATA" ]; then
+  echo "scripts/ablation.sh: set DATA=DIR, the labelled data folder (see the top of this script)" >&2
+  exit 2
+fi
+for f in hdfs/hdfs_dev.log hdfs/hdfs_dev_labels.csv loghub_2k/BGL/BGL_2k.log access_logs/access_dev.log \
+  access_logs/access_dev_labelled.log; do
+  if [ ! -f "$DATA/$f" ]; then
+    echo "scripts/ablation.sh: missing $DATA/$f (DATA=$DATA)" >&2
+    exit 2
+  fi
+done
 BIN="${BIN:-target/release/logsentinel}"
 mkdir -p "$OUT"
 [ -x "$BIN" ] || cargo build --release -p logsentinel-cli

@@ -8,6 +8,11 @@
 #   PREFIX/include/logsentinel.h, logsentinel.hpp, logsentinel/cxx_shim.h
 #   PREFIX/include/logsentinel/cxx/              the cxx bridge's generated headers (rust/cxx.h, ...)
 #
+# The installed libraries are stripped of debug info (`strip --strip-debug`; LS_FFI_KEEP_DEBUG=1 keeps
+# it): the release profile's line tables are for backtraces in development, not for installs. The .pc
+# and CMake files of the shared library carry an rpath to PREFIX/lib, so programs built with them run
+# without LD_LIBRARY_PATH or ldconfig.
+#
 # Usage: scripts/install-ffi.sh PREFIX
 #   Builds the release library first (cargo rustc --release -p logsentinel-ffi --lib, which also prints
 #   the system libraries the static library needs: --print native-static-libs). LS_FFI_NO_BUILD=1
@@ -51,6 +56,13 @@ install -d "$prefix/lib/pkgconfig" "$prefix/lib/cmake/logsentinel" \
   "$prefix/include/logsentinel/cxx/rust" "$prefix/include/logsentinel/cxx/logsentinel-ffi/src"
 install -m 0755 "$release/liblogsentinel_ffi.so" "$prefix/lib/"
 install -m 0644 "$release/liblogsentinel_ffi.a" "$prefix/lib/"
+if [ "${LS_FFI_KEEP_DEBUG:-0}" != 1 ]; then
+  if command -v strip >/dev/null; then
+    strip --strip-debug "$prefix/lib/liblogsentinel_ffi.so" "$prefix/lib/liblogsentinel_ffi.a"
+  else
+    echo "strip not found (Debian: binutils): installing the libraries with their debug info" >&2
+  fi
+fi
 install -m 0644 include/logsentinel.h include/logsentinel.hpp "$prefix/include/"
 install -m 0644 include/logsentinel/cxx_shim.h "$prefix/include/logsentinel/"
 # target/cxxbridge holds symlinks into the build directory: copy what they point to.

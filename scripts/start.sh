@@ -5,14 +5,17 @@
 #   scripts/start.sh [serve options]        e.g. scripts/start.sh --access-log --protect-create
 #
 # Environment (all optional; see the README's configuration section):
-#   HOST            listen address; 127.0.0.1 here unless HOST or LOGSENTINEL_HOST is set (use 0.0.0.0 to
-#                   listen on every interface, as the Docker image does)
+#   HOST            listen address; 127.0.0.1 (also the server's own default) unless HOST or
+#                   LOGSENTINEL_HOST is set (0.0.0.0 or `--bind 0.0.0.0:8000`: every interface, as the
+#                   Docker image does)
 #   PORT            8000
 #   STORAGE_DIR     ./data (relative to where you start it); created if missing
-#   ADMIN_API_KEY   enables the admin endpoints (X-Admin-Key); unset, they answer 403
+#   ADMIN_API_KEY   enables the admin endpoints (X-Admin-Key) and is then needed to create projects;
+#                   unset, admin endpoints answer 403 and only loopback clients may create projects
 #   MODEL_DIR, WARMUP_THRESHOLD, TEACHER_UPDATE_DAYS, DEVICE, LOGSENTINEL_MODEL_SIZE (full|tiny), ...
 #   LOGSENTINEL_MAX_BODY_BYTES, LOGSENTINEL_MAX_CONCURRENCY, LOGSENTINEL_ACCESS_LOG,
-#   LOGSENTINEL_PROTECT_CREATE, LOGSENTINEL_SHUTDOWN_TIMEOUT_SECS   (same as the serve options)
+#   LOGSENTINEL_PROTECT_CREATE, LOGSENTINEL_OPEN_PROJECT_CREATION, LOGSENTINEL_MAX_PROJECTS,
+#   LOGSENTINEL_RATE_LIMIT, LOGSENTINEL_RATE_BURST, LOGSENTINEL_SHUTDOWN_TIMEOUT_SECS (the serve options)
 #   CARGO_FEATURES  extra features of the build, e.g. "elasticsearch" (then ES_URL, ES_API_KEY, ...)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

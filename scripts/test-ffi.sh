@@ -7,8 +7,9 @@
 #   3. the C tests (ffi/tests/c: errors, lifecycle, threads) against the shared AND the static library,
 #      the C++ test (ffi/tests/cpp) and the C/C++ quick starts (examples/), all under valgrind
 #      (cargo test --release -p logsentinel-ffi with LS_FFI_VALGRIND=1; see ffi/tests/native.rs);
-#   4. scripts/install-ffi.sh into a temporary prefix, then the quick starts built from it with
-#      pkg-config (and find_package(logsentinel) when cmake is installed) and run;
+#   4. scripts/install-ffi.sh into a temporary prefix, then the quick starts built from it with the
+#      README's pkg-config commands (and find_package(logsentinel) when cmake is installed) and run
+#      without LD_LIBRARY_PATH: the rpath of the .pc and CMake files finds the shared library;
 #   5. the per-call cost of the C boundary next to the Rust call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,9 +54,18 @@ trap 'rm -rf "$tmp"' EXIT
 LS_FFI_NO_BUILD=1 scripts/install-ffi.sh "$tmp/prefix"  # the release build above
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 log=tests/fixtures/hdfs/hdfs_dev_20k.log
+unset LD_LIBRARY_PATH
+# The installed libraries carry no debug info.
+sections="$(readelf -S "$tmp/prefix/lib/liblogsentinel_ffi.so")"
+if grep -q '\.debug_' <<<"$sections"; then
+  echo "the installed shared library was not stripped of debug info" >&2
+  exit 1
+fi
+ls -l "$tmp/prefix/lib/"liblogsentinel_ffi.*
+# The README's command, as written (plus warnings as errors): no -Wl,-rpath of our own.
 # shellcheck disable=SC2046 # pkg-config output is meant to be split
 cc -std=c11 -Wall -Wextra -Werror examples/c/quickstart.c $(pkg-config --cflags --libs logsentinel) \
-  -Wl,-rpath,"$tmp/prefix/lib" -o "$tmp/quickstart-c"
+  -o "$tmp/quickstart-c"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror examples/c/quickstart.c \
   $(pkg-config --cflags --libs logsentinel-static) -o "$tmp/quickstart-c-static"
@@ -93,6 +103,6 @@ echo "== C boundary overhead (ns per detect, Rust vs C ABI, one run)"
 cargo run --release -q -p logsentinel-ffi --example overhead -- 4000
 # shellcheck disable=SC2046
 cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude ffi/tests/c/bench_detect.c \
-  $(pkg-config --libs logsentinel) -Wl,-rpath,"$tmp/prefix/lib" -o "$tmp/bench-detect"
+  $(pkg-config --libs logsentinel) -o "$tmp/bench-detect"
 "$tmp/bench-detect" "$tmp/data-bench" "$log" 4000
 echo "ffi: all stages passed"

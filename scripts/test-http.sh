@@ -69,11 +69,11 @@ case "$base" in
 esac
 
 # A project whose key schemathesis uses for the tenant endpoints.
-key="$(python3 - "$base" <<'EOF'
+key="$(python3 - "$base" "$admin" <<'EOF'
 import json, sys, urllib.request
 req = urllib.request.Request(sys.argv[1] + "/projects", method="POST",
                              data=json.dumps({"project_name": "schemathesis", "warmup_threshold": 100000}).encode(),
-                             headers={"Content-Type": "application/json"})
+                             headers={"Content-Type": "application/json", "X-Admin-Key": sys.argv[2]})
 print(json.load(urllib.request.urlopen(req))["api_key"])
 EOF
 )"

@@ -30,7 +30,8 @@ export PATH="$venv/bin:$PATH"
 echo "== maturin build --release (abi3 wheel)"
 wheels="$CARGO_TARGET_DIR/wheels"
 rm -rf "$wheels"
-(cd python && "$venv/bin/maturin" build --release --quiet --out "$wheels")
+# Not --quiet: cargo's progress shows (a clean build takes minutes).
+(cd python && "$venv/bin/maturin" build --release --out "$wheels")
 wheel="$(ls "$wheels"/logsentinel-*.whl)"
 case "$wheel" in
   *-cp39-abi3-*) ;;

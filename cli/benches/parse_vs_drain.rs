@@ -2,9 +2,13 @@
 //! on the same messages, one thread:
 //!
 //! ```text
-//! cargo bench -p logsentinel-cli --bench parse_vs_drain            # data: ../shared/data/loghub_2k
+//! LOGSENTINEL_BENCH_DATA=DIR cargo bench -p logsentinel-cli --bench parse_vs_drain
 //! LOGSENTINEL_BENCH_DATA=DIR LOGSENTINEL_BENCH_LINES=1000000 cargo bench -p logsentinel-cli --bench parse_vs_drain
 //! ```
+//!
+//! DIR is a Loghub-2k style folder (`<System>/<System>_2k.log` and `<System>_2k.log_structured.csv`;
+//! the development data set, if you have it, is `../shared/data/loghub_2k`). Without it the bench
+//! prints what to set and runs nothing.
 //!
 //! Every Loghub system is repeated to lines / systems messages (the `Content` column: the line
 //! after its header, what Drain is fed) and mined from scratch by each parser; each is timed
@@ -192,11 +196,20 @@ fn score(parser: &dyn Parser, system: &System) -> SystemScore {
 }
 
 fn main() {
-    let data = std::env::var_os("LOGSENTINEL_BENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub_2k")
-        });
+    let Some(data) = std::env::var_os("LOGSENTINEL_BENCH_DATA").map(PathBuf::from) else {
+        eprintln!(
+            "parse_vs_drain: set LOGSENTINEL_BENCH_DATA=DIR, a Loghub-2k style folder \
+             (<System>/<System>_2k.log and <System>_2k.log_structured.csv); nothing run"
+        );
+        return;
+    };
+    if !data.is_dir() {
+        eprintln!(
+            "parse_vs_drain: no folder at {} (LOGSENTINEL_BENCH_DATA); nothing run",
+            data.display()
+        );
+        return;
+    }
     let total: usize = std::env::var("LOGSENTINEL_BENCH_LINES")
         .ok()
         .and_then(|v| v.parse().ok())

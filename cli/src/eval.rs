@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
+use logsentinel::summary::Findings;
 use logsentinel::{Config, Error, LogFormat, LogRecord, NewProject, Phase, TenantDetector};
 
 /// Lines per `detect_batch` call (as `replay`).
@@ -23,6 +24,10 @@ pub struct EvalArgs {
     /// Header format of the file.
     #[arg(long, default_value = "auto")]
     pub format: String,
+    /// Header format string (logparser convention, e.g. '<Date> <Time> <Level> <Component>: <Content>');
+    /// wins over --format.
+    #[arg(long)]
+    pub log_format: Option<String>,
     /// Session labels: csv of (session id, label); labels as score_detect.py reads them.
     #[arg(long)]
     pub labels: Option<PathBuf>,
@@ -54,10 +59,18 @@ pub struct EvalArgs {
     /// trained, so training times stay comparable).
     #[arg(long)]
     pub teacher_only: bool,
+    /// Also score the simple session rule as a baseline, from the product's own templates and no
+    /// label: a session holding a template in fewer than 2% of the warmup sessions (or one no
+    /// template matched), or lacking a template held by at least 95% of the complete warmup sessions.
+    #[arg(long)]
+    pub rule_baseline: bool,
     /// Ablation: weight of the distillation term (0: the student learns from the project's data
     /// alone, no teacher; default: the configured 0.5).
     #[arg(long, value_name = "ALPHA")]
     pub distill_alpha: Option<f64>,
+    /// Examples shown per cause in the summary of flagged sessions and lines.
+    #[arg(long, default_value_t = logsentinel::summary::DEFAULT_EXAMPLES)]
+    pub examples: usize,
 }
 
 /// One scored line as eval keeps it.
@@ -70,6 +83,7 @@ struct LineRec {
     sequence: f32,
     forest: f32,
     rules: f32,
+    template: u32,
 }
 
 /// One session-end verdict.
@@ -221,6 +235,10 @@ struct Replay {
     lines: Vec<LineRec>,
     ends: HashMap<String, EndRec>,
     training_secs: Option<(f64, f64, f64)>,
+    /// The flagged sessions and lines by cause.
+    findings: Findings,
+    /// Why no student took over, when none did.
+    untrained_reason: Option<String>,
 }
 
 fn replay(args: &EvalArgs) -> Result<Replay, Error> {
@@ -246,6 +264,7 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
     let lines = crate::read_lines(&args.file)?;
     let det = TenantDetector::open(config)?;
     let mut np = NewProject::named(&args.project).format(format);
+    np.log_format = args.log_format.clone();
     np.warmup_threshold = args.warmup;
     np.session_pattern = args.session_pattern.clone();
     let key = det.create_project(np)?.api_key;
@@ -253,9 +272,12 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
         lines: Vec::with_capacity(lines.len()),
         ends: HashMap::new(),
         training_secs: None,
+        findings: Findings::new(args.examples),
+        untrained_reason: None,
     };
     let take_verdicts = |vs: Vec<logsentinel::SessionVerdict>, out: &mut Replay| {
         for v in vs {
+            out.findings.add_verdict(&v);
             let e = out.ends.entry(v.session_id.clone()).or_insert(EndRec {
                 flagged: false,
                 score: 0.0,
@@ -275,6 +297,7 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
         let records: Vec<LogRecord> = lines[idx..end].iter().map(LogRecord::new).collect();
         let batch = det.detect_batch(&key, &records)?;
         for d in batch.results {
+            out.findings.add_line(out.lines.len() + 1, &d);
             out.lines.push(LineRec {
                 session: d.session_id,
                 phase: d.phase,
@@ -284,6 +307,7 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
                 sequence: d.components.sequence,
                 forest: d.components.isolation_forest,
                 rules: d.components.rules,
+                template: d.template_id,
             });
         }
         idx = end;
@@ -302,6 +326,10 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
         }
     }
     take_verdicts(det.close_all_sessions(&key)?, &mut out);
+    let st = det.status(&key)?;
+    if !st.has_student_model {
+        out.untrained_reason = Some(crate::replay::untrained_reason(&st));
+    }
     det.close()?;
     Ok(out)
 }
@@ -346,6 +374,68 @@ fn score_sessions(
         }
     }
     (w, a, scored)
+}
+
+/// Share of warmup sessions below which a template is rare, for the simple rule.
+const RULE_RARE_SHARE: f64 = 0.02;
+/// Share of complete warmup sessions at or above which a template is expected, for the simple rule.
+const RULE_COMMON_SHARE: f64 = 0.95;
+
+/// The simple session rule (`--rule-baseline`) on the active sessions, from the templates the product
+/// gave each line: warmup sessions are those whose first line is in the warmup, complete ones those
+/// with every line in it; template 0 (no template matched) is always rare.
+fn score_rule_baseline(r: &Replay, labels: &HashMap<String, bool>) -> Prf {
+    // Per session: templates, whether its first line and whether all its lines are in the warmup.
+    let mut sessions: HashMap<&str, (HashSet<u32>, bool, bool)> = HashMap::new();
+    for l in &r.lines {
+        let Some(s) = l.session.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let warm = l.phase == Phase::Warmup;
+        let e = sessions
+            .entry(s)
+            .or_insert_with(|| (HashSet::new(), warm, true));
+        e.0.insert(l.template);
+        e.2 &= warm;
+    }
+    let (mut warm_n, mut complete_n) = (0usize, 0usize);
+    let (mut presence, mut complete_presence): (HashMap<u32, usize>, HashMap<u32, usize>) =
+        (HashMap::new(), HashMap::new());
+    for (templates, starts_warm, all_warm) in sessions.values() {
+        if !starts_warm {
+            continue;
+        }
+        warm_n += 1;
+        for &t in templates {
+            *presence.entry(t).or_insert(0) += 1;
+        }
+        if *all_warm {
+            complete_n += 1;
+            for &t in templates {
+                *complete_presence.entry(t).or_insert(0) += 1;
+            }
+        }
+    }
+    let common: Vec<u32> = complete_presence
+        .iter()
+        .filter(|(&t, &c)| t != 0 && c as f64 >= RULE_COMMON_SHARE * complete_n as f64)
+        .map(|(&t, _)| t)
+        .collect();
+    let rare = |t: u32| {
+        t == 0 || (presence.get(&t).copied().unwrap_or(0) as f64) < RULE_RARE_SHARE * warm_n as f64
+    };
+    let mut out = Prf::default();
+    for (s, &y) in labels {
+        let p = match sessions.get(s.as_str()) {
+            Some((_, true, _)) => continue,
+            Some((templates, false, _)) => {
+                templates.iter().any(|&t| rare(t)) || common.iter().any(|t| !templates.contains(t))
+            }
+            None => false,
+        };
+        out.add(y, p);
+    }
+    out
 }
 
 /// Line-level metrics of one view: (warmup lines, active lines, scored active lines).
@@ -413,6 +503,9 @@ pub fn run(args: EvalArgs) -> Result<(), Error> {
             "training: {total:.1} s (teacher {teacher:.1} s, student distillation {distill:.1} s)"
         );
     }
+    if let Some(reason) = &r.untrained_reason {
+        println!("student: not trained during this replay ({reason})");
+    }
     let mut per: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
     for l in &r.lines {
         let e = per.entry((l.phase.as_str(), l.model)).or_default();
@@ -453,6 +546,11 @@ pub fn run(args: EvalArgs) -> Result<(), Error> {
                 json.insert("session_warmup".into(), w.json());
                 json.insert("session_active".into(), a.json());
                 curve = scored;
+                if args.rule_baseline {
+                    let b = score_rule_baseline(&r, &labels);
+                    println!("  baseline session active [simple rule] {}", b.line());
+                    json.insert("session_active[simple rule]".into(), b.json());
+                }
             } else {
                 println!("  ablation session active [{}] {}", v.name(), a.line());
                 json.insert(format!("session_active[{}]", v.name()), a.json());
@@ -493,6 +591,7 @@ pub fn run(args: EvalArgs) -> Result<(), Error> {
             png.display()
         );
     }
+    print!("{}", r.findings);
     if args.json {
         println!("{}", serde_json::Value::Object(json));
     }

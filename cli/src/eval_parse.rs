@@ -9,8 +9,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use logsentinel::parse::eval::{
-    mean_score, predict_file, read_truth, score_predictions, system_dirs, SystemScore,
+    mean_score, predict_file_with, read_log_formats, read_truth, score_predictions, SystemScore,
 };
+use logsentinel::parse::jsonl::write_parsed_line;
+use logsentinel::parse::HeaderParser;
 use logsentinel::Error;
 
 /// Arguments of `eval-parse`.
@@ -24,37 +26,66 @@ pub struct EvalParseArgs {
     /// Also write the scores as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
-}
-
-#[derive(serde::Serialize)]
-struct ParsedLine<'a> {
-    line: usize,
-    template_id: u32,
-    template: &'a str,
-    parameters: &'a [String],
+    /// Header format string for every system of the folder (logparser convention, e.g.
+    /// '<Date> <Time> <Level> <Component>: <Content>'), instead of the preset named like the folder.
+    #[arg(long, conflicts_with = "log_format_file")]
+    log_format: Option<String>,
+    /// File of format strings per system: one `System<TAB or spaces>format string` per line (`#`
+    /// comments), or a JSON object {"System": "format string"}. Systems are matched to folder names
+    /// case-insensitively; a folder not in the file uses the preset named like it.
+    #[arg(long)]
+    log_format_file: Option<PathBuf>,
 }
 
 /// Runs `eval-parse`.
 pub fn run(args: EvalParseArgs) -> Result<(), Error> {
-    let systems = system_dirs(&args.dir)?;
+    let systems = crate::loghub_systems(&args.dir, "another DIR")?;
     if let Some(dir) = &args.jsonl_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::invalid_input(format!("cannot create {}: {e}", dir.display())))?;
     }
+    let formats = match &args.log_format_file {
+        Some(path) => read_log_formats(path)?,
+        None => Vec::new(),
+    };
     let mut scores: Vec<SystemScore> = Vec::with_capacity(systems.len());
     println!(
         "{:<12} {:>6} {:>7} {:>7} {:>7} {:>7}",
         "system", "lines", "GA", "PA", "FGA", "FTA"
     );
     for system in &systems {
-        let (truth_ids, truth_templates) = read_truth(&system.structured_csv)?;
-        let prediction = predict_file(system.format(), &system.log)?;
+        let (truth_ids, truth_templates) = read_truth(&system.structured_csv)
+            .map_err(|e| crate::with_path(e, &system.structured_csv))?;
+        let log_format = args.log_format.as_deref().or_else(|| {
+            formats
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(&system.name))
+                .map(|(_, format)| format.as_str())
+        });
+        if args.log_format_file.is_some() && log_format.is_none() {
+            eprintln!(
+                "{}: not in the format file, parsed with --format {}",
+                system.name,
+                system.format()
+            );
+        }
+        let parser = HeaderParser::from_settings(system.format(), log_format)?;
+        let prediction = predict_file_with(&parser, &system.log)
+            .map_err(|e| crate::with_path(e, &system.log))?;
+        let counts = parser.header_counts();
+        if counts.unmatched > 0 {
+            eprintln!(
+                "{}: {} headers did not match, {} recovered",
+                system.name, counts.unmatched, counts.recovered
+            );
+        }
         if let Some(dir) = &args.jsonl_dir {
             let path = dir.join(format!("{}.jsonl", system.name));
             let file = std::fs::File::create(&path).map_err(|e| {
                 Error::invalid_input(format!("cannot create {}: {e}", path.display()))
             })?;
             let mut out = std::io::BufWriter::new(file);
+            let mut buffer = Vec::new();
             for (index, ((id, template), parameters)) in prediction
                 .template_ids
                 .iter()
@@ -62,14 +93,10 @@ pub fn run(args: EvalParseArgs) -> Result<(), Error> {
                 .zip(&prediction.parameters)
                 .enumerate()
             {
-                let record = ParsedLine {
-                    line: index + 1,
-                    template_id: *id,
-                    template,
-                    parameters,
-                };
-                serde_json::to_writer(&mut out, &record)?;
-                out.write_all(b"\n")?;
+                // The `parse --jsonl` record, byte for byte.
+                buffer.clear();
+                write_parsed_line(&mut buffer, index + 1, *id, template, parameters);
+                out.write_all(&buffer)?;
             }
             out.flush()?;
         }

@@ -55,6 +55,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// An I/O failure about `path` that does not say which file: the path is added (`Error::Storage` from
+/// `std::io::Error` carries only the OS message, such as "No such file or directory").
+pub(crate) fn with_path(e: logsentinel::Error, path: &std::path::Path) -> logsentinel::Error {
+    match e {
+        logsentinel::Error::Storage(reason) => {
+            logsentinel::Error::Storage(format!("{}: {reason}", path.display()))
+        }
+        other => other,
+    }
+}
+
+/// The systems of a Loghub-2k style folder (`<System>/<System>_2k.log` and its
+/// `<System>_2k.log_structured.csv`). A folder that is not there is an error naming it and `flag`, how
+/// to give another (e.g. `--data DIR`).
+pub(crate) fn loghub_systems(
+    dir: &std::path::Path,
+    flag: &str,
+) -> Result<Vec<logsentinel::parse::eval::SystemFiles>, logsentinel::Error> {
+    if !dir.is_dir() {
+        return Err(logsentinel::Error::invalid_input(format!(
+            "no data folder at {}: pass {flag}: a Loghub-2k style folder (<System>/<System>_2k.log \
+             and <System>/<System>_2k.log_structured.csv for each system; Loghub: \
+             https://github.com/logpai/loghub)",
+            dir.display()
+        )));
+    }
+    logsentinel::parse::eval::system_dirs(dir).map_err(|e| with_path(e, dir))
+}
+
 /// Reads a file as lines of bytes (LF or CRLF), each decoded lossily: invalid UTF-8 never stops a run.
 pub(crate) fn read_lines(path: &std::path::Path) -> Result<Vec<String>, logsentinel::Error> {
     let bytes = std::fs::read(path).map_err(|e| {
@@ -64,8 +93,53 @@ pub(crate) fn read_lines(path: &std::path::Path) -> Result<Vec<String>, logsenti
         .split(|&b| b == b'\n')
         .map(|l| String::from_utf8_lossy(l.strip_suffix(b"\r").unwrap_or(l)).into_owned())
         .collect();
-    if bytes.ends_with(b"\n") {
+    // An empty file has no lines; a last line ends with or without a newline.
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
         lines.pop();
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_data_folder_is_named_with_the_option_to_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("loghub_2k");
+        let e = loghub_systems(&missing, "--data DIR")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&missing.display().to_string()), "{e}");
+        assert!(e.contains("pass --data DIR"), "{e}");
+        // An I/O error of the core names the file it was about.
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = with_path(logsentinel::Error::from(io), &missing).to_string();
+        assert!(e.starts_with("storage error: "), "{e}");
+        assert!(e.contains(&missing.display().to_string()), "{e}");
+        let other = with_path(logsentinel::Error::invalid_input("x"), &missing);
+        assert_eq!(
+            other.to_string(),
+            logsentinel::Error::invalid_input("x").to_string()
+        );
+    }
+
+    #[test]
+    fn lines_are_counted_as_a_reader_would() {
+        let dir = tempfile::tempdir().unwrap();
+        for (bytes, want) in [
+            (&b""[..], 0),
+            (b"\n", 1),
+            (b"a", 1),
+            (b"a\n", 1),
+            (b"a\r\nb", 2),
+            (b"a\n\n", 2),
+        ] {
+            let path = dir.path().join("f.log");
+            std::fs::write(&path, bytes).unwrap();
+            let lines = read_lines(&path).unwrap();
+            assert_eq!(lines.len(), want, "{bytes:?}: {lines:?}");
+        }
+    }
 }

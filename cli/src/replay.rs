@@ -1,13 +1,14 @@
 //! `logsentinel replay FILE --format FMT [--warmup N] [--storage DIR] [--project NAME]
 //! [--session-pattern REGEX] [--jsonl OUT]`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use logsentinel::summary::Findings;
 use logsentinel::{
     Config, Error, LogFormat, LogRecord, NewProject, Phase, SessionVerdict, TenantDetector,
 };
@@ -24,6 +25,10 @@ pub struct ReplayArgs {
     /// Header format of the file.
     #[arg(long, default_value = "auto")]
     pub format: String,
+    /// Header format string (logparser convention, e.g. '<Date> <Time> <Level> <Component>: <Content>');
+    /// wins over --format.
+    #[arg(long)]
+    pub log_format: Option<String>,
     /// Warmup threshold of the project (logs); default WARMUP_THRESHOLD or 10,000.
     #[arg(long)]
     pub warmup: Option<u64>,
@@ -42,6 +47,9 @@ pub struct ReplayArgs {
     /// Do not draw a progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Examples shown per cause in the summary of flagged sessions and lines.
+    #[arg(long, default_value_t = logsentinel::summary::DEFAULT_EXAMPLES)]
+    pub examples: usize,
 }
 
 #[derive(Serialize)]
@@ -55,6 +63,7 @@ struct LineOut<'a> {
     template_id: u32,
     template: &'a str,
     reasons: &'a [String],
+    cause: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -69,6 +78,8 @@ struct SessionOut<'a> {
     lines: u64,
     missing_templates: &'a [String],
     reasons: &'a [String],
+    open_at_end_of_input: bool,
+    cause: Option<&'a str>,
 }
 
 /// What a replay found (also printed as its summary).
@@ -90,6 +101,10 @@ pub struct ReplaySummary {
     pub anomalous_sessions: usize,
     /// Sessions seen.
     pub sessions: usize,
+    /// Sessions still open (cut) at the end of the input.
+    pub cut_sessions: usize,
+    /// Why no student took over, when none did.
+    pub untrained_reason: Option<String>,
 }
 
 struct KeyFile {
@@ -161,6 +176,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
         },
         None => {
             let mut np = NewProject::named(&args.project).format(format);
+            np.log_format = args.log_format.clone();
             np.warmup_threshold = args.warmup;
             np.session_pattern = args.session_pattern.clone();
             det.create_project(np)?.api_key
@@ -202,8 +218,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
 
     let mut summary = ReplaySummary::default();
     let mut template_flags: HashMap<String, usize> = HashMap::new();
-    let mut flagged_sessions: HashSet<String> = HashSet::new();
-    let mut sessions: HashSet<String> = HashSet::new();
+    let mut findings = Findings::new(args.examples);
     let mut idx = 0;
     while idx < lines.len() {
         let st = det.status(&key)?;
@@ -223,15 +238,9 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
         *summary.secs_per_phase.entry(phase).or_default() += started.elapsed().as_secs_f64();
         for (k, d) in batch.results.iter().enumerate() {
             *summary.lines_per_phase.entry(d.phase.as_str()).or_default() += 1;
-            if let Some(s) = &d.session_id {
-                sessions.insert(s.clone());
-            }
+            findings.add_line(idx + k + 1, d);
             if d.is_anomaly {
-                summary.anomalous_lines += 1;
                 *template_flags.entry(d.template.clone()).or_default() += 1;
-                if let Some(s) = &d.session_id {
-                    flagged_sessions.insert(s.clone());
-                }
             }
             if d.phase == Phase::Active && summary.student_from_line.is_none() {
                 summary.student_from_line = Some(idx + k + 1);
@@ -249,6 +258,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
                         template_id: d.template_id,
                         template: &d.template,
                         reasons: &d.reasons,
+                        cause: d.cause.as_deref(),
                     },
                 )?;
                 w.write_all(b"\n")?;
@@ -257,7 +267,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
         idx = end;
         bar.set_position(idx as u64);
         let verdicts = det.poll_session_verdicts(&key, usize::MAX)?;
-        write_verdicts(&mut out, &verdicts, &mut flagged_sessions)?;
+        write_verdicts(&mut out, &verdicts, &mut findings)?;
 
         // At the threshold, wait for the student so a replay is reproducible.
         let st = det.status(&key)?;
@@ -291,29 +301,56 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
         }
     }
     let verdicts = det.close_all_sessions(&key)?;
-    write_verdicts(&mut out, &verdicts, &mut flagged_sessions)?;
+    write_verdicts(&mut out, &verdicts, &mut findings)?;
     if let Some(mut w) = out {
         w.flush()?;
     }
     bar.finish_and_clear();
+    if summary.student_from_line.is_none() {
+        summary.untrained_reason = Some(untrained_reason(&det.status(&key)?));
+    }
     det.close()?;
 
     summary.lines = lines.len();
-    summary.anomalous_sessions = flagged_sessions.len();
-    summary.sessions = sessions.len();
+    summary.anomalous_lines = findings.flagged_lines();
+    summary.anomalous_sessions = findings.flagged_sessions();
+    summary.sessions = findings.sessions();
+    summary.cut_sessions = findings.cut_sessions();
     print_summary(&summary, &template_flags);
+    print!("{findings}");
+    if let Some(kib) = peak_rss_kib() {
+        println!("peak memory: {:.1} MiB", kib as f64 / 1024.0);
+    }
     Ok(summary)
+}
+
+/// Why a project has no student: what its status knows.
+pub fn untrained_reason(st: &logsentinel::ProjectStatus) -> String {
+    if let Some(reason) = &st.training.waiting_reason {
+        return reason.clone();
+    }
+    if let Some(error) = &st.training.last_error {
+        return format!("training failed: {error}");
+    }
+    if st.log_count < st.warmup_threshold {
+        return format!(
+            "warmup threshold not reached: {} of {} logs",
+            st.log_count, st.warmup_threshold
+        );
+    }
+    match st.phase {
+        Phase::Training => "training had not finished".to_string(),
+        _ => "no training ran".to_string(),
+    }
 }
 
 fn write_verdicts(
     out: &mut Option<Box<dyn Write>>,
     verdicts: &[SessionVerdict],
-    flagged: &mut HashSet<String>,
+    findings: &mut Findings,
 ) -> Result<(), Error> {
     for v in verdicts {
-        if v.is_anomaly {
-            flagged.insert(v.session_id.clone());
-        }
+        findings.add_verdict(v);
         if let Some(w) = out.as_mut() {
             serde_json::to_writer(
                 &mut *w,
@@ -328,6 +365,8 @@ fn write_verdicts(
                     lines: v.lines,
                     missing_templates: &v.missing_templates,
                     reasons: &v.reasons,
+                    open_at_end_of_input: v.open_at_end_of_input,
+                    cause: v.cause.as_deref(),
                 },
             )?;
             w.write_all(b"\n")?;
@@ -360,11 +399,14 @@ fn print_summary(s: &ReplaySummary, template_flags: &HashMap<String, usize>) {
                 .map(|t| format!(" (trained in {t:.1} s)"))
                 .unwrap_or_default()
         ),
-        None => println!("student: not trained during this replay"),
+        None => println!(
+            "student: not trained during this replay ({})",
+            s.untrained_reason.as_deref().unwrap_or("no reason known")
+        ),
     }
     println!(
-        "anomalies: {} lines, {} of {} sessions",
-        s.anomalous_lines, s.anomalous_sessions, s.sessions
+        "anomalies: {} lines, {} of {} sessions ({} still open at the end of the input)",
+        s.anomalous_lines, s.anomalous_sessions, s.sessions, s.cut_sessions
     );
     let mut top: Vec<(&String, &usize)> = template_flags.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -373,9 +415,6 @@ fn print_summary(s: &ReplaySummary, template_flags: &HashMap<String, usize>) {
         for (t, n) in top.into_iter().take(10) {
             println!("  {n:>7}  {t}");
         }
-    }
-    if let Some(kib) = peak_rss_kib() {
-        println!("peak memory: {:.1} MiB", kib as f64 / 1024.0);
     }
 }
 

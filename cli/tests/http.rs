@@ -180,6 +180,11 @@ impl Server {
             "LOGSENTINEL_MAX_BATCH_SIZE",
             "LOGSENTINEL_ACCESS_LOG",
             "LOGSENTINEL_PROTECT_CREATE",
+            "LOGSENTINEL_OPEN_PROJECT_CREATION",
+            "LOGSENTINEL_MAX_PROJECTS",
+            "LOGSENTINEL_RATE_LIMIT",
+            "LOGSENTINEL_RATE_BURST",
+            "LOGSENTINEL_BIND",
         ] {
             cmd.env_remove(var);
         }
@@ -262,10 +267,11 @@ impl Server {
         self.call("POST", path, &h, Some(body.to_string().as_bytes()))
     }
 
+    /// Creates a project with the admin key (the test servers have one unless told otherwise).
     fn create_project(&self, name: &str, warmup: u64, format: &str) -> Value {
         let r = self.post(
             "/projects",
-            &[],
+            &[("X-Admin-Key", ADMIN)],
             &json!({"project_name": name, "warmup_threshold": warmup, "format": format}),
         );
         assert_eq!(r.status, 201, "{:?}", r.json());
@@ -544,11 +550,11 @@ fn service_endpoints_and_openapi_match_the_routes() {
 fn readme_walkthrough() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path(), &[], &[]);
-    // curl -X POST http://127.0.0.1:8000/projects -H 'Content-Type: application/json' \
-    //   -d '{"project_name": "My Web App", "warmup_threshold": 10000}'
+    // curl -X POST http://127.0.0.1:8000/projects -H "X-Admin-Key: $ADMIN_API_KEY" \
+    //   -H 'Content-Type: application/json' -d '{"project_name": "My Web App", "warmup_threshold": 10000}'
     let p = srv.post(
         "/projects",
-        &[],
+        &[("X-Admin-Key", ADMIN)],
         &json!({"project_name": "My Web App", "warmup_threshold": 10000}),
     );
     assert_eq!(p.status, 201);
@@ -916,6 +922,7 @@ fn bad_requests_are_json_4xx_never_5xx() {
     let p = srv.create_project("bad", 1000, "auto");
     let key = p["api_key"].as_str().unwrap();
     let k = key_header(key);
+    let adm = ("X-Admin-Key", ADMIN);
     let cases: Vec<Case> = vec![
         // Body syntax, shape and type.
         ("POST", "/detect", vec![k, JSON], Some(b"{\"log_line\": ".to_vec()), 400, "MALFORMED_JSON"),
@@ -935,15 +942,17 @@ fn bad_requests_are_json_4xx_never_5xx() {
         ("POST", "/detect", vec![k], Some(b"{\"log_line\": \"x\"}".to_vec()), 415, "UNSUPPORTED_MEDIA_TYPE"),
         ("POST", "/detect", vec![k, ("Content-Type", "text/plain")], Some(b"{\"log_line\": \"x\"}".to_vec()), 415, "UNSUPPORTED_MEDIA_TYPE"),
         ("POST", "/detect/batch", vec![k, ("Content-Type", "application/x-www-form-urlencoded")], Some(b"logs=1".to_vec()), 415, "UNSUPPORTED_MEDIA_TYPE"),
-        ("POST", "/projects", vec![], Some(b"{\"project_name\": \"x\"}".to_vec()), 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ("POST", "/projects", vec![adm], Some(b"{\"project_name\": \"x\"}".to_vec()), 415, "UNSUPPORTED_MEDIA_TYPE"),
         // Project creation values.
-        ("POST", "/projects", vec![JSON], Some(br#"{"project_name": ""}"#.to_vec()), 400, "INVALID_INPUT"),
-        ("POST", "/projects", vec![JSON], Some(br#"{"project_name": "x", "warmup_threshold": 5}"#.to_vec()), 400, "INVALID_INPUT"),
-        ("POST", "/projects", vec![JSON], Some(br#"{"project_name": "x", "warmup_threshold": -5}"#.to_vec()), 400, "INVALID_INPUT"),
-        ("POST", "/projects", vec![JSON], Some(br#"{"project_name": "x", "format": "klingon"}"#.to_vec()), 400, "INVALID_INPUT"),
-        ("POST", "/projects", vec![JSON], Some(br#"{"project_name": "x", "session_pattern": "("}"#.to_vec()), 400, "INVALID_INPUT"),
-        ("POST", "/projects", vec![JSON], Some(br#"{"project_name": "x", "custom_rules": [{"name": "r", "pattern": "[", "severity": 0.5}]}"#.to_vec()), 400, "INVALID_INPUT"),
-        ("POST", "/projects", vec![JSON], Some(br#"{"name": "x"}"#.to_vec()), 400, "INVALID_INPUT"),
+        ("POST", "/projects", vec![adm, JSON], Some(br#"{"project_name": ""}"#.to_vec()), 400, "INVALID_INPUT"),
+        ("POST", "/projects", vec![adm, JSON], Some(br#"{"project_name": "x", "warmup_threshold": 5}"#.to_vec()), 400, "INVALID_INPUT"),
+        ("POST", "/projects", vec![adm, JSON], Some(br#"{"project_name": "x", "warmup_threshold": -5}"#.to_vec()), 400, "INVALID_INPUT"),
+        ("POST", "/projects", vec![adm, JSON], Some(br#"{"project_name": "x", "format": "klingon"}"#.to_vec()), 400, "INVALID_INPUT"),
+        ("POST", "/projects", vec![adm, JSON], Some(br#"{"project_name": "x", "log_format": "<Date> <Time>"}"#.to_vec()), 400, "INVALID_INPUT"),
+        ("POST", "/projects", vec![adm, JSON], Some(br#"{"project_name": "x", "log_format": ""}"#.to_vec()), 400, "INVALID_INPUT"),
+        ("POST", "/projects", vec![adm, JSON], Some(br#"{"project_name": "x", "session_pattern": "("}"#.to_vec()), 400, "INVALID_INPUT"),
+        ("POST", "/projects", vec![adm, JSON], Some(br#"{"project_name": "x", "custom_rules": [{"name": "r", "pattern": "[", "severity": 0.5}]}"#.to_vec()), 400, "INVALID_INPUT"),
+        ("POST", "/projects", vec![adm, JSON], Some(br#"{"name": "x"}"#.to_vec()), 400, "INVALID_INPUT"),
         // Query.
         ("GET", "/project/session-verdicts?max=0", vec![k], None, 400, "INVALID_INPUT"),
         ("GET", "/project/session-verdicts?max=abc", vec![k], None, 400, "INVALID_INPUT"),
@@ -1118,10 +1127,23 @@ fn random_requests_property() {
 fn student_takes_over_and_everything_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let lines = hdfs_lines(3200);
-    let srv = Server::start(dir.path(), &[], &[]);
+    let srv = Server::start(dir.path(), &[("LOGSENTINEL_MAX_LINE_BYTES", "1024")], &[]);
     let p = srv.create_project("hdfs", 1000, "hdfs");
     let key = p["api_key"].as_str().unwrap().to_string();
     let k = key_header(&key);
+    // A line over the line-length cap: scored (truncated), but its cut-off text is never learned, so
+    // it never reaches the shared teacher's vocabulary.
+    let junk: String = (0..400)
+        .map(|i: u32| format!("junkword{} ", char::from(b'a' + (i % 26) as u8)))
+        .collect();
+    let r = srv
+        .post(
+            "/detect",
+            &[k],
+            &json!({"log_line": junk, "session_id": "junk"}),
+        )
+        .json();
+    assert_eq!(r["truncated"], true);
     let mut last = Value::Null;
     for chunk in lines[..3000].chunks(250) {
         let r = srv.post("/detect/batch", &[k], &batch_body(chunk));
@@ -1139,12 +1161,20 @@ fn student_takes_over_and_everything_survives_a_restart() {
     assert_eq!(tail["model_type"], "student");
     assert!(tail["session_id"].as_str().unwrap().starts_with("blk_"));
     let status = srv.get("/project/status", &[k]).json();
-    assert_eq!(status["log_count"], 3000);
+    assert_eq!(status["log_count"], 3001);
     assert_eq!(status["has_student_model"], true);
     assert_eq!(status["training"]["state"], "succeeded");
     let adm = ("X-Admin-Key", ADMIN);
     let teacher = srv.get("/admin/teacher", &[adm]).json();
     assert_eq!(teacher["trained"], true);
+    let vocab = teacher["templates"].as_array().unwrap();
+    assert!(vocab.len() > 5, "{teacher}");
+    assert!(
+        !vocab
+            .iter()
+            .any(|t| t.as_str().unwrap().contains("junkword")),
+        "a truncated line's template entered the teacher's vocabulary"
+    );
     let history = srv.get("/admin/update-history", &[adm]).json();
     assert_eq!(history["total"], 1);
     let health = srv.get("/health", &[]).json();
@@ -1180,8 +1210,152 @@ fn student_takes_over_and_everything_survives_a_restart() {
         .unwrap()
         .iter()
         .all(|r| r["model_type"] == "student" && r["phase"] == "active"));
-    assert_eq!(b["results"][199]["log_count"], 3200);
+    assert_eq!(b["results"][199]["log_count"], 3201);
     srv.stop();
+}
+
+/// A local address of this machine other than loopback (the source address of a route out), if any.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // connect() on UDP sends nothing: it only picks the route and so the local address.
+    sock.connect("192.0.2.1:9").ok()?;
+    let ip = sock.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// The server's defaults: loopback only, project creation guarded, a project cap, per-key rate limits.
+#[test]
+fn server_defaults_guard_creation_cap_projects_and_limit_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    // No HOST, PORT 0, no admin key: listens on 127.0.0.1 and loopback clients may create projects.
+    let srv = Server::start(dir.path(), &[("HOST", ""), ("ADMIN_API_KEY", "")], &[]);
+    assert!(srv.addr.starts_with("127.0.0.1:"), "{}", srv.addr);
+    let p = srv.post("/projects", &[], &json!({"project_name": "local"}));
+    assert_eq!(p.status, 201);
+    let (st, log) = srv.stop();
+    assert!(st.success());
+    assert!(
+        log.contains("project creation from this machine only"),
+        "{log}"
+    );
+
+    // Every interface, no admin key: a client on another address is refused unless
+    // --open-project-creation (checked only where this machine has an address besides loopback).
+    let remote = non_loopback_ip();
+    for (args, want) in [
+        (vec!["--bind", "0.0.0.0:0"], 403),
+        (vec!["--bind", "0.0.0.0:0", "--open-project-creation"], 201),
+    ] {
+        let srv = Server::start(dir.path(), &[("ADMIN_API_KEY", "")], &args);
+        assert!(srv.addr.starts_with("0.0.0.0:"), "{}", srv.addr);
+        let port = srv.addr.rsplit_once(':').unwrap().1.to_string();
+        let body = json!({"project_name": "remote"}).to_string();
+        let local = Conn::open(&format!("127.0.0.1:{port}")).request(
+            "POST",
+            "/projects",
+            &[JSON],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(local.status, 201, "loopback may always create");
+        match remote {
+            Some(ip) => {
+                let r = Conn::open(&format!("{ip}:{port}")).request(
+                    "POST",
+                    "/projects",
+                    &[JSON],
+                    Some(body.as_bytes()),
+                );
+                check_response(&srv.spec, "POST", "/projects", &r);
+                assert_eq!(r.status, want, "{args:?} from {ip}: {:?}", r.json());
+                if want == 403 {
+                    assert_eq!(r.json()["code"], "FORBIDDEN");
+                    assert!(r.json()["error"]
+                        .as_str()
+                        .unwrap()
+                        .contains("--open-project-creation"));
+                }
+            }
+            None => eprintln!("no address besides loopback: remote creation not checked"),
+        }
+        srv.stop();
+    }
+
+    // With an admin key, creating needs it (even from loopback); a cap of 3 projects (2 exist
+    // already) answers 409 PROJECT_LIMIT to creates and forks until one is deleted.
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), &[], &[]);
+    srv.create_project("one", 1000, "auto");
+    srv.create_project("two", 1000, "auto");
+    srv.stop();
+    let srv = Server::start(dir.path(), &[], &["--max-projects", "3"]);
+    let adm = ("X-Admin-Key", ADMIN);
+    let body = json!({"project_name": "third"});
+    let r = srv.post("/projects", &[], &body);
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (401, json!("UNAUTHORIZED"))
+    );
+    assert_eq!(
+        srv.post("/projects", &[("X-Admin-Key", "no")], &body)
+            .status,
+        403
+    );
+    let third = srv.post("/projects", &[adm], &body);
+    assert_eq!(third.status, 201);
+    let third = third.json();
+    let pid = third["project_id"].as_str().unwrap();
+    let full = srv.post("/projects", &[adm], &json!({"project_name": "fourth"}));
+    assert_eq!(full.status, 409);
+    assert_eq!(full.json()["code"], "PROJECT_LIMIT");
+    assert!(full.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("--max-projects"));
+    let fork = srv.post(
+        &format!("/projects/{pid}/fork"),
+        &[adm],
+        &json!({"project_name": "copy"}),
+    );
+    assert_eq!(fork.status, 409);
+    assert_eq!(srv.get("/projects", &[adm]).json()["total"], 3);
+    assert_eq!(
+        srv.call("DELETE", &format!("/projects/{pid}"), &[adm], None)
+            .status,
+        200
+    );
+    assert_eq!(
+        srv.post("/projects", &[adm], &json!({"project_name": "fourth"}))
+            .status,
+        201
+    );
+    srv.stop();
+
+    // Rate limits: 2 requests/s and a burst of 3 per key. The fourth request at once is 429 with
+    // Retry-After; another key is not affected; after the wait the key is served again.
+    let srv = Server::start(dir.path(), &[], &["--rate-limit", "2", "--rate-burst", "3"]);
+    let a = srv.create_project("rate-a", 1000, "auto");
+    let b = srv.create_project("rate-b", 1000, "auto");
+    let (ka, kb) = (
+        a["api_key"].as_str().unwrap(),
+        b["api_key"].as_str().unwrap(),
+    );
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(srv.get("/project/status", &[key_header(ka)]).status);
+    }
+    assert_eq!(codes[..3], [200, 200, 200]);
+    assert_eq!(codes[3], 429, "{codes:?}");
+    let r = srv.post("/detect", &[key_header(ka)], &json!({"log_line": "x"}));
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["code"], "RATE_LIMITED");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert_eq!(srv.get("/project/status", &[key_header(kb)]).status, 200);
+    std::thread::sleep(Duration::from_secs(wait));
+    assert_eq!(srv.get("/project/status", &[key_header(ka)]).status, 200);
+    let (st, log) = srv.stop();
+    assert!(st.success(), "{log}");
+    assert!(log.contains("2 requests/s per API key (burst 3)"), "{log}");
 }
 
 /// SIGTERM while a large batch is in flight (half uploaded when the signal arrives): the server stops
@@ -1537,7 +1711,7 @@ fn load_http_and_in_process() {
     let lines = hdfs_lines(20_000);
     let dir = tempfile::tempdir().unwrap();
     let env = [("LOGSENTINEL_MODEL_SIZE", size.as_str())];
-    let srv = Server::start(dir.path(), &env, &[]);
+    let srv = Server::start(dir.path(), &env, &["--rate-limit", "0"]);
     // Steady state: the project's student serves.
     let p = srv.create_project("load", 1000, "hdfs");
     let key = p["api_key"].as_str().unwrap().to_string();

@@ -84,7 +84,7 @@ pub struct Config {
     pub warmup_threshold: u64,
     /// Days between scheduled teacher updates (`TEACHER_UPDATE_DAYS`).
     pub teacher_update_days: f64,
-    /// HTTP listen host for `logsentinel serve` (`HOST`).
+    /// HTTP listen host for `logsentinel serve` (`HOST`; default 127.0.0.1, this machine only).
     pub host: String,
     /// HTTP listen port for `logsentinel serve` (`PORT`).
     pub port: u16,
@@ -140,6 +140,9 @@ pub struct Config {
     pub ablation_teacher_scores: bool,
     /// Seed of every random choice (initialisation, shuffling, forests).
     pub seed: u64,
+    /// Header format string (logparser convention, `<Date> <Time> <Level> <Component>: <Content>`)
+    /// of new projects created with format `auto` and no format string of their own (`LOG_FORMAT`).
+    pub log_format: Option<String>,
 }
 
 impl Default for Config {
@@ -150,7 +153,7 @@ impl Default for Config {
             device: DeviceKind::Cpu,
             warmup_threshold: 10_000,
             teacher_update_days: 7.0,
-            host: "0.0.0.0".to_string(),
+            host: "127.0.0.1".to_string(),
             port: 8000,
             admin_api_key: None,
             session_idle_timeout_secs: 60.0,
@@ -176,6 +179,7 @@ impl Default for Config {
             student_memory_budget_bytes: 2 << 30,
             ablation_teacher_scores: false,
             seed: 42,
+            log_format: None,
         }
     }
 }
@@ -212,7 +216,7 @@ impl Config {
     }
 
     /// Reads the environment: `MODEL_DIR, STORAGE_DIR, HOST, PORT, DEVICE, WARMUP_THRESHOLD,
-    /// TEACHER_UPDATE_DAYS, ADMIN_API_KEY`, and `LOGSENTINEL_*` names for thresholds and limits
+    /// TEACHER_UPDATE_DAYS, ADMIN_API_KEY, LOG_FORMAT`, and `LOGSENTINEL_*` names for thresholds and limits
     /// (`LOGSENTINEL_SESSION_IDLE_TIMEOUT_SECS`, `LOGSENTINEL_MAX_SESSIONS_PER_PROJECT`,
     /// `LOGSENTINEL_MAX_TEMPLATES_PER_PROJECT`, `LOGSENTINEL_MAX_LINE_BYTES`, `LOGSENTINEL_MAX_BATCH_SIZE`,
     /// `LOGSENTINEL_TARGET_FALSE_POSITIVE_RATE`, `LOGSENTINEL_ANOMALY_THRESHOLD`,
@@ -252,6 +256,9 @@ impl Config {
                 return Err(config_error(&n, "must not be empty"));
             }
             c.host = v.trim().to_string();
+        }
+        if let Some((_, v)) = get("LOG_FORMAT") {
+            c.log_format = (!v.trim().is_empty()).then_some(v);
         }
         if let Some((_, v)) = get("ADMIN_API_KEY") {
             c.admin_api_key = (!v.is_empty()).then_some(v);
@@ -300,6 +307,12 @@ impl Config {
 
     /// Checks every field; the error names the offending field.
     pub fn validate(&self) -> Result<()> {
+        if let Some(format) = &self.log_format {
+            crate::parse::FormatString::compile(format).map_err(|e| match e {
+                Error::InvalidConfig { reason, .. } => config_error("LOG_FORMAT", reason),
+                other => other,
+            })?;
+        }
         if self.warmup_threshold < 100 {
             return Err(config_error("WARMUP_THRESHOLD", "must be at least 100"));
         }
@@ -407,8 +420,13 @@ mod tests {
             ("PORT", "9000"),
             ("DEVICE", "CPU"),
             ("LOGSENTINEL_MODEL_SIZE", "tiny"),
+            ("LOG_FORMAT", r"\[<Time>\] \[<Level>\] <Content>"),
         ]))
         .unwrap();
+        assert_eq!(
+            c.log_format.as_deref(),
+            Some(r"\[<Time>\] \[<Level>\] <Content>")
+        );
         assert_eq!(c.storage_dir, PathBuf::from("/tmp/b"));
         assert_eq!(c.warmup_threshold, 500);
         assert_eq!(c.teacher_update_days, 1.5);
@@ -424,6 +442,7 @@ mod tests {
             ("PORT", "70000"),
             ("DEVICE", "tpu"),
             ("LOGSENTINEL_TEACHER_UPDATE_DAYS", "-1"),
+            ("LOG_FORMAT", "<Date> <Time> <Level>"),
         ] {
             let err = Config::from_lookup(lookup(&[(var, val)])).unwrap_err();
             match err {

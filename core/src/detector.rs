@@ -166,6 +166,15 @@ impl TenantDetector {
         }
         compile_session_pattern(new.session_pattern.as_deref())?;
         crate::model::rules::RuleSet::new(new.custom_rules.clone())?;
+        // A project's own format string wins; a project left on `auto` takes the detector's.
+        let log_format = new.log_format.filter(|f| !f.trim().is_empty()).or_else(|| {
+            (new.format == crate::parse::LogFormat::Auto)
+                .then(|| inner.config.log_format.clone())
+                .flatten()
+        });
+        if let Some(format) = &log_format {
+            crate::parse::FormatString::compile(format)?;
+        }
         let key = generate_key()?;
         let key_hash = hash_key(&key);
         let now = inner.clock.now();
@@ -176,6 +185,9 @@ impl TenantDetector {
             key_hash: key_hash.to_hex(),
             warmup_threshold: warmup,
             format: new.format,
+            log_format,
+            header_unmatched: 0,
+            header_recovered: 0,
             session_pattern: new.session_pattern,
             custom_rules: new.custom_rules,
             created_at: now,
@@ -478,13 +490,20 @@ impl TenantDetector {
         let verdicts = {
             let mut st = slot.lock();
             inner.ensure_loaded(&mut st)?;
-            st.close_sessions(&teacher, Some(session_id))
+            st.close_sessions(
+                &teacher,
+                Some(session_id),
+                inner.config.session_idle_timeout_secs,
+            )
         };
         inner.deliver(&verdicts);
         Ok(verdicts.into_iter().next())
     }
 
-    /// Closes every open session (the end of the input) and returns their verdicts.
+    /// Closes every open session (the end of the input) and returns their verdicts. A session idle
+    /// past the idle timeout (log time) finished and is judged as an expired one; any other was cut
+    /// by the end of the input: its verdict has `open_at_end_of_input` and reason `end_of_input`, and
+    /// judges only what it holds (rare or never-seen events), never a missing end.
     pub fn close_all_sessions(&self, api_key: &str) -> Result<Vec<SessionVerdict>> {
         let inner = self.live()?;
         let slot = inner.authenticate(api_key)?;
@@ -492,7 +511,7 @@ impl TenantDetector {
         let verdicts = {
             let mut st = slot.lock();
             inner.ensure_loaded(&mut st)?;
-            let v = st.close_sessions(&teacher, None);
+            let v = st.close_sessions(&teacher, None, inner.config.session_idle_timeout_secs);
             inner.after_lines(&mut st)?;
             v
         };

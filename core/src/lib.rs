@@ -38,6 +38,7 @@ pub mod error;
 pub mod model;
 pub mod parse;
 pub mod store;
+pub mod summary;
 pub mod tenant;
 pub mod train;
 pub mod types;

@@ -52,6 +52,11 @@ pub struct NewProject {
     /// Header format of the project's lines.
     #[serde(default = "default_format")]
     pub format: LogFormat,
+    /// Header format string of the project's lines, the logparser way
+    /// (`<Date> <Time> <Level> <Component>: <Content>`); wins over `format` when set. `None` takes
+    /// [`crate::Config::log_format`] when `format` is `auto`.
+    #[serde(default)]
+    pub log_format: Option<String>,
     /// Regex whose first match (or first capture group) in a line is its session id.
     #[serde(default)]
     pub session_pattern: Option<String>,
@@ -71,6 +76,7 @@ impl NewProject {
             name: name.into(),
             warmup_threshold: None,
             format: LogFormat::Auto,
+            log_format: None,
             session_pattern: None,
             custom_rules: Vec::new(),
         }
@@ -85,6 +91,12 @@ impl NewProject {
     /// Sets the header format.
     pub fn format(mut self, format: LogFormat) -> Self {
         self.format = format;
+        self
+    }
+
+    /// Sets the header format string (see [`NewProject::log_format`]).
+    pub fn log_format(mut self, format: impl Into<String>) -> Self {
+        self.log_format = Some(format.into());
         self
     }
 
@@ -242,6 +254,13 @@ pub struct Detection {
     pub unknown_template_ratio: f32,
     /// Whether the line was cut to `max_line_bytes`.
     pub truncated: bool,
+    /// Machine-readable kind of the first (most important) reason, to group verdicts by cause:
+    /// `novel_template` (a template never seen, active phase), `new_template` (new after the
+    /// project's templates had settled), `sequence` (unexpected in its session), `isolation_forest`,
+    /// `rule:NAME` (the strongest rule), `attack_session` (a client that already matched a
+    /// web-attack rule) or `truncated`; `None` when there is no reason.
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 /// Result of [`crate::TenantDetector::detect_batch`].
@@ -267,7 +286,8 @@ pub enum CloseReason {
     Closed,
     /// Evicted to keep the project under its open-session cap.
     Evicted,
-    /// Closed at the end of the input (see [`crate::TenantDetector::close_all_sessions`]).
+    /// Still open (inside its idle timeout) at the end of the input, closed by
+    /// [`crate::TenantDetector::close_all_sessions`]: cut, not finished.
     EndOfInput,
 }
 
@@ -304,6 +324,16 @@ pub struct SessionVerdict {
     pub reasons: Vec<String>,
     /// Log time of the session's last line.
     pub timestamp: f64,
+    /// Whether the session was still open (inside its idle timeout) when the input ended: it was cut,
+    /// not finished, so it is judged only on what it holds (rare or never-seen events; its lines have
+    /// their own verdicts), never on how or where it ended.
+    #[serde(default)]
+    pub open_at_end_of_input: bool,
+    /// Machine-readable kind of the first reason: `end_surprise` (ended where normal sessions do
+    /// not), `rare_template`, `missing_template` or `broken_tie` (two counts that are equal in nearly
+    /// every session differ); `None` when there is no reason.
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 /// Training state of a project.
@@ -336,6 +366,15 @@ pub struct ProjectStatus {
     pub project_name: String,
     /// Header format.
     pub format: LogFormat,
+    /// Header format string, when the project was given one (it wins over `format`).
+    #[serde(default)]
+    pub log_format: Option<String>,
+    /// Lines whose header did not match the format.
+    #[serde(default)]
+    pub header_unmatched: u64,
+    /// Of those, lines whose message the header fallback still found (the others were mined whole).
+    #[serde(default)]
+    pub header_recovered: u64,
     /// Phase.
     pub phase: Phase,
     /// Logs seen.

@@ -162,6 +162,8 @@ pub struct DetectorConfig {
     pub student_memory_budget_bytes: f64,
     /// Seed of every random choice (initialisation, shuffling, forests).
     pub seed: f64,
+    /// Header format string of new projects left on format `auto` (`LOG_FORMAT`).
+    pub log_format: Option<String>,
 }
 
 impl From<&Config> for DetectorConfig {
@@ -198,6 +200,7 @@ impl From<&Config> for DetectorConfig {
             commit_every_logs: c.commit_every_logs as f64,
             student_memory_budget_bytes: n(c.student_memory_budget_bytes),
             seed: c.seed as f64,
+            log_format: c.log_format.clone(),
         }
     }
 }
@@ -276,6 +279,9 @@ pub struct DetectorOptions {
     pub student_memory_budget_bytes: Option<f64>,
     /// Seed of every random choice.
     pub seed: Option<f64>,
+    /// Header format string of new projects left on format `auto` (`LOG_FORMAT`).
+    #[napi(ts_type = "string | null")]
+    pub log_format: Option<String>,
 }
 
 /// The option that is not a `Config` field.
@@ -371,6 +377,9 @@ pub struct ProjectOptions {
     /// Header format of the project's lines (case-insensitive). Default `'auto'`.
     #[napi(ts_type = "LogFormat")]
     pub format: Option<String>,
+    /// Header format string, the logparser way (`'<Date> <Time> <Level> <Component>: <Content>'`);
+    /// wins over `format`.
+    pub log_format: Option<String>,
     /// Regex whose first match (or first capture group) in a line is the line's session id; a
     /// `sessionId` given with the line wins.
     pub session_pattern: Option<String>,
@@ -397,7 +406,7 @@ pub fn build_project(name: String, options: Option<Value>) -> Result<NewProject>
         }
         let snake = camel_to_snake(&key);
         match snake.as_str() {
-            "warmup_threshold" | "session_pattern" | "custom_rules" => {
+            "warmup_threshold" | "session_pattern" | "custom_rules" | "log_format" => {
                 map.insert(snake, normalize(value));
             }
             "format" => {
@@ -410,7 +419,7 @@ pub fn build_project(name: String, options: Option<Value>) -> Result<NewProject>
             _ => {
                 return Err(invalid_input(format!(
                     "unknown project option {key:?} (options are: warmupThreshold, format, \
-                     sessionPattern, customRules)"
+                     logFormat, sessionPattern, customRules)"
                 )))
             }
         }
@@ -658,10 +667,16 @@ mod tests {
         assert!(e.reason.contains("sesionPattern"), "{}", e.reason);
         assert_eq!(
             keys(&ProjectOptions::default()),
-            ["warmupThreshold", "format", "sessionPattern", "customRules"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
+            [
+                "warmupThreshold",
+                "format",
+                "logFormat",
+                "sessionPattern",
+                "customRules"
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
         );
     }
 

@@ -146,6 +146,8 @@ pub struct Detection {
     pub components: Components,
     /// Why the line scored as it did, most important first.
     pub reasons: Vec<String>,
+    /// The kind of the strongest reason (`novel_template`, `sequence`, `rule:NAME`...), `null` without one.
+    pub cause: Option<String>,
     /// The line's own time (Unix seconds) when its header has one, else arrival time.
     pub timestamp: f64,
     /// Probability the model gave the observed template (`null` without a sequence model).
@@ -180,6 +182,7 @@ impl From<logsentinel::Detection> for Detection {
             parameters: d.parameters,
             components: d.components.into(),
             reasons: d.reasons,
+            cause: d.cause,
             timestamp: d.timestamp,
             template_probability: d.template_probability.map(f32_js),
             template_rank: d.template_rank,
@@ -243,6 +246,8 @@ pub struct SessionVerdict {
     /// `closeAllSessions` (end of input).
     #[napi(ts_type = "CloseReason")]
     pub reason: String,
+    /// Whether the session was still open at the end of the input: cut, judged only on what it holds.
+    pub open_at_end_of_input: bool,
     /// Lines in the session.
     pub lines: f64,
     /// Lines of the session flagged individually.
@@ -253,6 +258,8 @@ pub struct SessionVerdict {
     pub missing_templates: Vec<String>,
     /// Why, most important first.
     pub reasons: Vec<String>,
+    /// The kind of the strongest reason (`rare_template`, `missing_template`...), `null` without one.
+    pub cause: Option<String>,
     /// Log time of the session's last line (Unix seconds).
     pub timestamp: f64,
 }
@@ -268,11 +275,13 @@ impl From<logsentinel::SessionVerdict> for SessionVerdict {
             model_type: v.model_type.as_str().to_string(),
             phase: v.phase.as_str().to_string(),
             reason: enum_name(&v.reason),
+            open_at_end_of_input: v.open_at_end_of_input,
             lines: num(v.lines),
             anomalous_lines: num(v.anomalous_lines),
             end_score: f32_js(v.end_score),
             missing_templates: v.missing_templates,
             reasons: v.reasons,
+            cause: v.cause,
             timestamp: v.timestamp,
         }
     }
@@ -329,6 +338,12 @@ pub struct ProjectStatus {
     /// Header format (`'auto'`, `'hdfs'`, `'combined'`, `'json'`...).
     #[napi(ts_type = "LogFormat")]
     pub format: String,
+    /// Header format string, when the project was given one (it wins over `format`).
+    pub log_format: Option<String>,
+    /// Lines whose header did not match the format.
+    pub header_unmatched: f64,
+    /// Of those, lines whose message the header fallback still found.
+    pub header_recovered: f64,
     /// Phase.
     #[napi(ts_type = "Phase")]
     pub phase: String,
@@ -370,6 +385,9 @@ impl From<logsentinel::ProjectStatus> for ProjectStatus {
             project_id: s.project_id,
             project_name: s.project_name,
             format: s.format.to_string(),
+            log_format: s.log_format,
+            header_unmatched: num(s.header_unmatched),
+            header_recovered: num(s.header_recovered),
             phase: s.phase.as_str().to_string(),
             log_count: num(s.log_count),
             anomaly_count: num(s.anomaly_count),

@@ -254,8 +254,11 @@ impl TenantDetector {
 
     /// Creates a project and returns it with its API key (shown only here). `format` is a header format
     /// name (`"auto"`, `"hdfs"`, `"combined"`...), `session_pattern` a regex whose first match (or first
-    /// group) is a line's session id, `custom_rules` a list of `{"name", "pattern", "severity"}` dicts.
-    #[pyo3(signature = (name, warmup_threshold=None, format=None, session_pattern=None, custom_rules=None))]
+    /// group) is a line's session id, `custom_rules` a list of `{"name", "pattern", "severity"}` dicts,
+    /// `log_format` a header format string the logparser way (`"<Date> <Time> <Level> <Component>:
+    /// <Content>"`) that wins over `format`.
+    #[pyo3(signature = (name, warmup_threshold=None, format=None, session_pattern=None, custom_rules=None, log_format=None))]
+    #[allow(clippy::too_many_arguments)]
     fn create_project(
         &self,
         py: Python<'_>,
@@ -264,6 +267,7 @@ impl TenantDetector {
         format: Option<String>,
         session_pattern: Option<String>,
         custom_rules: Option<Bound<'_, PyAny>>,
+        log_format: Option<String>,
     ) -> PyResult<CreatedProject> {
         let mut map = Map::new();
         map.insert("name".into(), Value::String(name));
@@ -275,6 +279,9 @@ impl TenantDetector {
         }
         if let Some(p) = session_pattern {
             map.insert("session_pattern".into(), Value::String(p));
+        }
+        if let Some(f) = log_format {
+            map.insert("log_format".into(), Value::String(f));
         }
         if let Some(rules) = custom_rules {
             map.insert("custom_rules".into(), py_to_json(&rules)?);

@@ -198,6 +198,8 @@ record! {
         components: obj(Components),
         /// Why the line scored as it did, most important first.
         reasons: val,
+        /// The kind of the strongest reason (`novel_template`, `sequence`, `rule:NAME`...).
+        cause: val,
         /// The line's own time (Unix seconds) when its header has one, else arrival time.
         timestamp: val,
         /// Probability the model gave the observed template.
@@ -234,6 +236,8 @@ record! {
         phase: name,
         /// Why it closed: `"expired"`, `"closed"`, `"evicted"` or `"end_of_input"`.
         reason: name,
+        /// Whether the session was still open at the end of the input (cut, judged on what it holds).
+        open_at_end_of_input: val,
         /// Lines in the session.
         lines: val,
         /// Lines of the session flagged individually.
@@ -244,6 +248,8 @@ record! {
         missing_templates: val,
         /// Why, most important first.
         reasons: val,
+        /// The kind of the strongest reason (`rare_template`, `missing_template`...).
+        cause: val,
         /// Log time of the session's last line.
         timestamp: val,
     }
@@ -280,6 +286,12 @@ record! {
         project_name: val,
         /// Header format (`"auto"`, `"hdfs"`...).
         format: name,
+        /// Header format string, when the project was given one (it wins over `format`).
+        log_format: val,
+        /// Lines whose header did not match the format.
+        header_unmatched: val,
+        /// Of those, lines whose message the header fallback still found.
+        header_recovered: val,
         /// `"warmup"`, `"training"` or `"active"`.
         phase: name,
         /// Logs seen.

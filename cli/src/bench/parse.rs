@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use clap::Args;
 use logsentinel::parse::eval::{
-    mean_score, read_truth, score_predictions, system_dirs, SystemFiles, SystemScore,
+    mean_score, read_truth, score_predictions, SystemFiles, SystemScore,
 };
 use logsentinel::parse::{HeaderParser, LogFormat, MinerConfig, TemplateMiner};
 use logsentinel::Error;
@@ -40,7 +40,8 @@ const DRAIN3_VERSION: &str = "0.9.11";
 /// Arguments of `bench parse`.
 #[derive(Args)]
 pub struct ParseBenchArgs {
-    /// Loghub-2k style folder (`<System>/<System>_2k.log` + `*_structured.csv`).
+    /// Loghub-2k style folder (`<System>/<System>_2k.log` + `*_structured.csv`); the default is where
+    /// the development data set keeps it, if you have it.
     #[arg(long, default_value = "../shared/data/loghub_2k")]
     data: PathBuf,
     /// Lines mined in all (each system repeated to lines / systems); HDFS alone is repeated to it.
@@ -126,7 +127,8 @@ fn load(files: SystemFiles) -> Result<Loaded, Error> {
     let raw = crate::read_lines(&files.log)?;
     let parser = HeaderParser::new(files.format());
     let content = raw.iter().map(|line| parser.parse(line).content).collect();
-    let (truth_ids, truth_templates) = read_truth(&files.structured_csv)?;
+    let (truth_ids, truth_templates) = read_truth(&files.structured_csv)
+        .map_err(|e| crate::with_path(e, &files.structured_csv))?;
     Ok(Loaded {
         files,
         raw,
@@ -232,7 +234,7 @@ fn per_s(lines: usize, seconds: f64) -> f64 {
 
 /// Runs `bench parse`.
 pub fn run(args: ParseBenchArgs) -> Result<(), Error> {
-    let systems: Vec<Loaded> = system_dirs(&args.data)?
+    let systems: Vec<Loaded> = crate::loghub_systems(&args.data, "--data DIR")?
         .into_iter()
         .map(load)
         .collect::<Result<_, _>>()?;
@@ -542,7 +544,8 @@ fn write_lines(path: &Path, lines: &[&str]) -> Result<(), Error> {
         text.push_str(&line.replace('\n', " "));
         text.push('\n');
     }
-    std::fs::write(path, text)?;
+    std::fs::write(path, text)
+        .map_err(|e| Error::storage(format!("cannot write {}: {e}", path.display())))?;
     Ok(())
 }
 

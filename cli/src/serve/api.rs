@@ -49,6 +49,18 @@ pub struct CreateProjectRequest {
     #[serde(default)]
     #[schema(value_type = Option<LogFormat>)]
     pub format: Option<String>,
+    /// Header format string, the logparser way (`<Date> <Time> <Level> <Component>: <Content>`:
+    /// `<Name>` fields, a run of spaces matches any whitespace, `<Content>` is the message); wins over
+    /// `format`. A bad string is refused with 400 `INVALID_INPUT` naming the problem.
+    #[serde(default)]
+    /// The schema's pattern is the plain form (fields and literal text, no escapes or optional
+    /// groups); the server also takes the full logparser form.
+    #[schema(
+        example = "<Date> <Time> <Level> <Component>: <Content>",
+        min_length = 1,
+        pattern = r"^[^<>()\[\]\\{}*+?|^$.]*(<[A-Za-z_][A-Za-z0-9_]*>[^<>()\[\]\\{}*+?|^$.]*)*<Content>[^<>()\[\]\\{}*+?|^$.]*$"
+    )]
+    pub log_format: Option<String>,
     /// Regex (Rust `regex` syntax) whose first match (or first capture group) in a line is its
     /// session id.
     #[serde(default)]
@@ -89,13 +101,20 @@ pub struct CustomRule {
 }
 
 impl CreateProjectRequest {
-    /// The core's request; an unknown format is an [`core::Error::InvalidInput`].
+    /// The core's request; an unknown format or a bad format string is an
+    /// [`core::Error::InvalidInput`].
     pub fn into_core(self) -> core::Result<core::NewProject> {
         let mut p = core::NewProject::named(self.project_name);
         p.warmup_threshold = self.warmup_threshold;
         if let Some(f) = self.format {
             p.format = f.parse()?;
         }
+        if let Some(f) = &self.log_format {
+            // The client's string, so a bad one is the client's mistake (400), not a server setting.
+            core::parse::FormatString::compile(f)
+                .map_err(|e| core::Error::invalid_input(format!("log_format: {e}")))?;
+        }
+        p.log_format = self.log_format;
         p.session_pattern = self.session_pattern;
         p.custom_rules = self
             .custom_rules
@@ -675,6 +694,9 @@ pub struct Detection {
     pub unknown_template_ratio: f32,
     /// Whether the line was cut to `max_line_bytes`.
     pub truncated: bool,
+    /// Kind of the first reason (`novel_template`, `new_template`, `sequence`, `isolation_forest`,
+    /// `rule:NAME`, `attack_session`, `truncated`), to group verdicts by cause.
+    pub cause: Option<String>,
 }
 
 impl From<core::Detection> for Detection {
@@ -702,6 +724,7 @@ impl From<core::Detection> for Detection {
             matched_rules,
             unknown_template_ratio,
             truncated,
+            cause,
         } = d;
         Self {
             is_anomaly,
@@ -726,6 +749,7 @@ impl From<core::Detection> for Detection {
             matched_rules,
             unknown_template_ratio,
             truncated,
+            cause,
         }
     }
 }
@@ -793,6 +817,11 @@ pub struct SessionVerdict {
     pub reasons: Vec<String>,
     /// Log time of the session's last line.
     pub timestamp: f64,
+    /// Whether the session was still open at the end of the input (cut, not finished: judged only on
+    /// what it holds).
+    pub open_at_end_of_input: bool,
+    /// Kind of the first reason (`end_surprise`, `rare_template`, `missing_template`, `broken_tie`).
+    pub cause: Option<String>,
 }
 
 impl From<core::SessionVerdict> for SessionVerdict {
@@ -812,6 +841,8 @@ impl From<core::SessionVerdict> for SessionVerdict {
             missing_templates,
             reasons,
             timestamp,
+            open_at_end_of_input,
+            cause,
         } = v;
         Self {
             project_id,
@@ -828,6 +859,8 @@ impl From<core::SessionVerdict> for SessionVerdict {
             missing_templates,
             reasons,
             timestamp,
+            open_at_end_of_input,
+            cause,
         }
     }
 }
@@ -889,6 +922,12 @@ pub struct ProjectStatus {
     pub project_name: String,
     /// Header format.
     pub format: LogFormat,
+    /// Header format string, when the project was given one (it wins over `format`).
+    pub log_format: Option<String>,
+    /// Lines whose header did not match the format.
+    pub header_unmatched: u64,
+    /// Of those, lines whose message the header fallback still found (the others were mined whole).
+    pub header_recovered: u64,
     /// Phase.
     pub phase: Phase,
     /// Logs seen.
@@ -929,6 +968,9 @@ impl From<core::ProjectStatus> for ProjectStatus {
             project_id,
             project_name,
             format,
+            log_format,
+            header_unmatched,
+            header_recovered,
             phase,
             log_count,
             anomaly_count,
@@ -950,6 +992,9 @@ impl From<core::ProjectStatus> for ProjectStatus {
             project_id,
             project_name,
             format: format.into(),
+            log_format,
+            header_unmatched,
+            header_recovered,
             phase: phase.into(),
             log_count,
             anomaly_count,
@@ -1229,6 +1274,7 @@ mod tests {
             matched_rules: vec!["severity:error".into()],
             unknown_template_ratio: 0.0,
             truncated: false,
+            cause: Some("sequence".into()),
         }
     }
 
@@ -1256,6 +1302,8 @@ mod tests {
             missing_templates: vec![],
             reasons: vec![],
             timestamp: 2.0,
+            open_at_end_of_input: true,
+            cause: None,
         });
         for state in [
             None,

@@ -3,9 +3,11 @@
 //! Keys are never logged. The admin key is compared in constant time on SHA-256 digests, so neither
 //! its content nor its length leaks through timing; tenant keys are checked by the core (hash lookup).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -42,13 +44,17 @@ impl std::fmt::Debug for AdminKey {
     }
 }
 
-/// A tenant request's API key (`X-API-Key`), not yet checked: the core checks it on use.
+/// A tenant request's API key (`X-API-Key`), not yet checked: the core checks it on use. The key's
+/// request rate is limited here (`--rate-limit`), before the core sees it: 429 with `Retry-After`.
 pub struct TenantKey(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for TenantKey {
+impl FromRequestParts<Arc<AppState>> for TenantKey {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let value = parts
             .headers
             .get(API_KEY_HEADER)
@@ -59,6 +65,15 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantKey {
             .trim();
         if key.is_empty() {
             return Err(ApiError::unauthorized("missing X-API-Key header"));
+        }
+        if let Err(secs) = state.rate_limiter.check(key, Instant::now()) {
+            return Err(ApiError::too_many_requests(
+                secs,
+                format!(
+                    "this API key is over its request rate (--rate-limit, LOGSENTINEL_RATE_LIMIT); \
+                     retry after {secs} s"
+                ),
+            ));
         }
         Ok(Self(key.to_string()))
     }
@@ -96,8 +111,37 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
-/// Guard of `POST /projects`: passes everyone, unless the server runs with `--protect-create`, where it
-/// is [`Admin`]. Checked before the body is read.
+/// Who may create projects, decided from the server's settings and the client's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreatePolicy {
+    /// The admin key is required (the server has one, or runs with `--protect-create`).
+    Admin,
+    /// Anyone (no admin key, `--open-project-creation`).
+    Anyone,
+    /// Loopback clients only (no admin key: the default).
+    LoopbackOnly,
+}
+
+impl CreatePolicy {
+    /// The policy of a server with (or without) an admin key and these flags.
+    pub fn of(admin_key: bool, protect_create: bool, open_creation: bool) -> Self {
+        if admin_key || protect_create {
+            Self::Admin
+        } else if open_creation {
+            Self::Anyone
+        } else {
+            Self::LoopbackOnly
+        }
+    }
+}
+
+/// Whether `ip` is this machine (IPv4-mapped IPv6 loopback included).
+pub fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
+/// Guard of `POST /projects`: the admin key whenever the server has one (or `--protect-create`);
+/// without one, loopback clients only unless `--open-project-creation`. Checked before the body is read.
 pub struct CreateAllowed;
 
 impl FromRequestParts<Arc<AppState>> for CreateAllowed {
@@ -107,8 +151,23 @@ impl FromRequestParts<Arc<AppState>> for CreateAllowed {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        if state.protect_create {
-            check_admin(state, &parts.headers)?;
+        match state.create_policy {
+            CreatePolicy::Admin => check_admin(state, &parts.headers)?,
+            CreatePolicy::Anyone => {}
+            CreatePolicy::LoopbackOnly => {
+                // No peer address (a router driven in process) counts as remote: refuse.
+                let peer = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip());
+                if !peer.is_some_and(is_loopback) {
+                    return Err(ApiError::forbidden(
+                        "creating projects from another machine needs an admin key: start the \
+                         server with ADMIN_API_KEY (then send X-Admin-Key), or with \
+                         --open-project-creation to let anyone create projects",
+                    ));
+                }
+            }
         }
         Ok(CreateAllowed)
     }
@@ -126,5 +185,28 @@ mod tests {
         assert!(!k.matches(b"s3cret "));
         assert!(!k.matches(b""));
         assert_eq!(format!("{k:?}"), "AdminKey(..)");
+    }
+
+    #[test]
+    fn creation_needs_the_admin_key_whenever_one_is_configured() {
+        use CreatePolicy::*;
+        // (admin key, --protect-create, --open-project-creation)
+        assert_eq!(CreatePolicy::of(true, false, false), Admin);
+        assert_eq!(CreatePolicy::of(true, false, true), Admin);
+        assert_eq!(CreatePolicy::of(false, true, true), Admin);
+        assert_eq!(CreatePolicy::of(false, false, true), Anyone);
+        assert_eq!(CreatePolicy::of(false, false, false), LoopbackOnly);
+        for ip in ["127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_loopback(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "10.0.0.7",
+            "0.0.0.0",
+            "192.168.1.2",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_loopback(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

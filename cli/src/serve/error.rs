@@ -20,6 +20,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable message.
     pub message: String,
+    /// Seconds for a `Retry-After` header (429 only).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -29,6 +31,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: the caller's key is over its request rate; it may retry after `secs` seconds.
+    pub fn too_many_requests(secs: u64, message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message)
         }
     }
 
@@ -83,7 +94,13 @@ impl IntoResponse for ApiError {
             error: self.message,
             code: self.code.to_string(),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -168,6 +185,7 @@ fn code_of_status(status: StatusCode) -> &'static str {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
         StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
         StatusCode::FORBIDDEN => "FORBIDDEN",
+        StatusCode::TOO_MANY_REQUESTS => "RATE_LIMITED",
         s if s.is_server_error() => "INTERNAL",
         _ => "BAD_REQUEST",
     }

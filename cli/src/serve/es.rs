@@ -404,6 +404,7 @@ mod tests {
             matched_rules: vec![],
             unknown_template_ratio: 0.0,
             truncated: false,
+            cause: None,
         }
     }
 

@@ -100,18 +100,21 @@ pub async fn openapi_json(State(state): St) -> Response {
         .into_response()
 }
 
-/// Creates a project; its API key is in the response and never shown again. Open to anyone, as in the
-/// original service, unless the server runs with `--protect-create` (then `X-Admin-Key` is required).
+/// Creates a project; its API key is in the response and never shown again. Needs `X-Admin-Key`
+/// whenever the server has an `ADMIN_API_KEY`; without one, only clients on the server's own machine
+/// (loopback) may create projects, unless the server runs with `--open-project-creation`.
 #[utoipa::path(
     post,
     path = "/projects",
     tag = "projects",
+    security((), ("admin_key" = [])),
     request_body = CreateProjectRequest,
     responses(
         (status = 201, description = "Created; `api_key` is shown only here", body = CreatedProject),
         (status = 400, description = "Malformed JSON, unknown field or invalid value", body = ErrorBody),
-        (status = 401, description = "`--protect-create` and no X-Admin-Key", body = ErrorBody),
-        (status = 403, description = "`--protect-create` and a wrong X-Admin-Key", body = ErrorBody),
+        (status = 401, description = "The server has an ADMIN_API_KEY and no X-Admin-Key was sent", body = ErrorBody),
+        (status = 403, description = "A wrong X-Admin-Key, or (no ADMIN_API_KEY) a client on another machine without `--open-project-creation`", body = ErrorBody),
+        (status = 409, description = "The server holds `--max-projects` projects already (code PROJECT_LIMIT)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "Shutting down", body = ErrorBody)
@@ -123,8 +126,33 @@ pub async fn create_project(
     ApiJson(req): ApiJson<CreateProjectRequest>,
 ) -> Result<(StatusCode, Json<CreatedProject>), ApiError> {
     let new = req.into_core()?;
-    let created = blocking(&state, move |d| d.create_project(new)).await?;
+    let created = create_capped(&state, move |d| d.create_project(new)).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// Runs a project creation unless the server already holds `--max-projects` projects (409). Creations
+/// run one at a time, so concurrent requests cannot pass the cap together.
+async fn create_capped<F>(
+    state: &AppState,
+    create: F,
+) -> Result<logsentinel::CreatedProject, ApiError>
+where
+    F: FnOnce(&TenantDetector) -> logsentinel::Result<logsentinel::CreatedProject> + Send + 'static,
+{
+    let _one_at_a_time = state.create_lock.lock().await;
+    let max = state.max_projects;
+    let held = blocking(state, |d| Ok(d.health()?.total_projects)).await?;
+    if held >= max {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "PROJECT_LIMIT",
+            format!(
+                "the server holds {held} projects, its limit (--max-projects, LOGSENTINEL_MAX_PROJECTS \
+                 = {max}): delete one or raise the limit"
+            ),
+        ));
+    }
+    blocking(state, create).await
 }
 
 /// Every project (admin): never a key.
@@ -244,6 +272,7 @@ pub async fn rotate_key_by_id(
         (status = 401, description = "No X-Admin-Key", body = ErrorBody),
         (status = 403, description = "Wrong X-Admin-Key, or no ADMIN_API_KEY on the server", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
+        (status = 409, description = "The server holds `--max-projects` projects already (code PROJECT_LIMIT)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "Shutting down", body = ErrorBody)
@@ -255,7 +284,7 @@ pub async fn fork_project(
     Path(project_id): Path<String>,
     ApiJson(req): ApiJson<ForkProjectRequest>,
 ) -> Result<(StatusCode, Json<CreatedProject>), ApiError> {
-    let created = blocking(&state, move |d| {
+    let created = create_capped(&state, move |d| {
         d.fork_project(&project_id, &req.project_name)
     })
     .await?;
@@ -273,6 +302,7 @@ pub async fn fork_project(
         (status = 200, description = "The verdict on the line", body = Detection),
         (status = 400, description = "Malformed JSON, unknown field or invalid value", body = ErrorBody),
         (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "Shutting down", body = ErrorBody)
@@ -311,6 +341,7 @@ pub async fn detect(
         (status = 200, description = "One verdict per line, in order", body = BatchDetection),
         (status = 400, description = "Malformed JSON, unknown field, empty batch or invalid value", body = ErrorBody),
         (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 413, description = "Body too large, or more lines than LOGSENTINEL_MAX_BATCH_SIZE (code BATCH_TOO_LARGE)", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "Shutting down", body = ErrorBody)
@@ -352,6 +383,7 @@ pub async fn detect_batch(
     responses(
         (status = 200, description = "The project's status", body = ProjectStatus),
         (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Shutting down", body = ErrorBody)
     )
 )]
@@ -372,6 +404,7 @@ pub async fn project_status(
     responses(
         (status = 200, description = "The new key (shown only here)", body = RotatedKey),
         (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Shutting down", body = ErrorBody)
     )
 )]
@@ -400,6 +433,7 @@ pub async fn rotate_key(
     responses(
         (status = 200, description = "How many sessions were dropped", body = SessionsReset),
         (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Shutting down", body = ErrorBody)
     )
 )]
@@ -426,6 +460,7 @@ pub async fn reset_sessions(
         (status = 200, description = "Verdicts, oldest first", body = SessionVerdicts),
         (status = 400, description = "Invalid `max`", body = ErrorBody),
         (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Shutting down", body = ErrorBody)
     )
 )]
@@ -456,6 +491,7 @@ pub async fn session_verdicts(
         (status = 200, description = "Whether it was open, and its verdict", body = SessionClosed),
         (status = 400, description = "Malformed JSON or unknown field", body = ErrorBody),
         (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 503, description = "Shutting down", body = ErrorBody)

@@ -33,16 +33,22 @@ pub mod error;
 #[cfg(feature = "elasticsearch")]
 pub mod es;
 pub mod handlers;
+pub mod limit;
 pub mod sink;
 
-use auth::AdminKey;
+use auth::{AdminKey, CreatePolicy};
+use limit::{RateLimit, RateLimiter};
 use sink::Sink;
 
 /// Arguments of `serve`. Everything else comes from the environment (`Config::from_env`: `HOST`,
 /// `PORT`, `STORAGE_DIR`, `ADMIN_API_KEY`, `LOGSENTINEL_MODEL_SIZE`, `LOGSENTINEL_MAX_BATCH_SIZE`...).
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
-    /// Listen address (default: HOST, else 0.0.0.0).
+    /// Listen address as HOST:PORT, e.g. `0.0.0.0:8000` to listen on every interface (overrides
+    /// --host and --port).
+    #[arg(long, env = "LOGSENTINEL_BIND")]
+    pub bind: Option<String>,
+    /// Listen address (default: HOST, else 127.0.0.1: this machine only; 0.0.0.0 for every interface).
     #[arg(long)]
     pub host: Option<String>,
     /// Listen port (default: PORT, else 8000; 0 picks a free port, printed at start).
@@ -57,9 +63,24 @@ pub struct ServeArgs {
     /// Most detector calls running at once (more wait their turn); default: twice the cores, at least 4.
     #[arg(long, env = "LOGSENTINEL_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
-    /// Require X-Admin-Key for POST /projects too (the original service leaves it open).
+    /// Require X-Admin-Key for POST /projects even without ADMIN_API_KEY (then nobody can create). With
+    /// ADMIN_API_KEY set, creating projects always needs the admin key.
     #[arg(long, env = "LOGSENTINEL_PROTECT_CREATE", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub protect_create: bool,
+    /// Without ADMIN_API_KEY, let clients on other machines create projects (by default only loopback
+    /// clients may).
+    #[arg(long, env = "LOGSENTINEL_OPEN_PROJECT_CREATION", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub open_project_creation: bool,
+    /// Most projects on this server: creating (or forking) one more answers 409 PROJECT_LIMIT.
+    #[arg(long, env = "LOGSENTINEL_MAX_PROJECTS", default_value_t = 1000)]
+    pub max_projects: usize,
+    /// Requests per second each API key may send to the tenant endpoints (0: unlimited); beyond it
+    /// and its burst, 429 with Retry-After.
+    #[arg(long, env = "LOGSENTINEL_RATE_LIMIT", default_value_t = 1000.0)]
+    pub rate_limit: f64,
+    /// Requests a key may send at once after being idle (default: twice --rate-limit, at least 1).
+    #[arg(long, env = "LOGSENTINEL_RATE_BURST")]
+    pub rate_burst: Option<f64>,
     /// Print one line per request to stderr: method, path, status, milliseconds (never headers, keys
     /// or bodies).
     #[arg(long, env = "LOGSENTINEL_ACCESS_LOG", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
@@ -75,8 +96,14 @@ pub struct AppState {
     pub detector: TenantDetector,
     /// Digest of `ADMIN_API_KEY` (`None`: admin endpoints refuse with 403).
     pub admin_key: Option<AdminKey>,
-    /// Whether `POST /projects` needs the admin key.
-    pub protect_create: bool,
+    /// Who may call `POST /projects`.
+    pub create_policy: CreatePolicy,
+    /// Most projects on the server.
+    pub max_projects: usize,
+    /// Serializes project creation, so the project cap holds under concurrent requests.
+    pub create_lock: tokio::sync::Mutex<()>,
+    /// Per-key request rate limits of the tenant endpoints.
+    pub rate_limiter: RateLimiter,
     /// Most lines in one `/detect/batch`.
     pub max_batch: usize,
     /// Permits for detector calls.
@@ -96,8 +123,14 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// Most concurrent detector calls.
     pub max_concurrency: usize,
-    /// Whether `POST /projects` needs the admin key.
+    /// Whether `POST /projects` needs the admin key even without one configured.
     pub protect_create: bool,
+    /// Whether clients other than loopback may create projects when no admin key is configured.
+    pub open_project_creation: bool,
+    /// Most projects on the server.
+    pub max_projects: usize,
+    /// Per-key request rate of the tenant endpoints.
+    pub rate_limit: RateLimit,
     /// Whether to print an access log.
     pub access_log: bool,
 }
@@ -196,15 +229,23 @@ pub fn app(detector: TenantDetector, options: &HttpOptions, sink: Sink) -> Resul
     let openapi_json = doc
         .to_json()
         .map_err(|e| Error::invalid_input(format!("cannot serialize the OpenAPI document: {e}")))?;
+    let admin_key = detector
+        .config()
+        .admin_api_key
+        .as_deref()
+        .map(AdminKey::new);
     let state = Arc::new(AppState {
-        admin_key: detector
-            .config()
-            .admin_api_key
-            .as_deref()
-            .map(AdminKey::new),
+        create_policy: CreatePolicy::of(
+            admin_key.is_some(),
+            options.protect_create,
+            options.open_project_creation,
+        ),
+        admin_key,
         max_batch: detector.config().max_batch_size,
         detector,
-        protect_create: options.protect_create,
+        max_projects: options.max_projects,
+        create_lock: tokio::sync::Mutex::new(()),
+        rate_limiter: RateLimiter::new(options.rate_limit),
         permits: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
         openapi_json: Bytes::from(openapi_json),
         endpoints: endpoint_list(&doc),
@@ -255,6 +296,33 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     if let Some(dir) = &args.storage {
         config.storage_dir = dir.clone();
     }
+    if let Some(bind) = &args.bind {
+        let (host, port) = parse_bind(bind)?;
+        config.host = host;
+        config.port = port;
+    }
+    if !(args.rate_limit.is_finite() && args.rate_limit >= 0.0) {
+        return Err(Error::InvalidConfig {
+            name: "LOGSENTINEL_RATE_LIMIT".into(),
+            reason: format!(
+                "must be a number of requests per second >= 0, got {}",
+                args.rate_limit
+            ),
+        });
+    }
+    let burst = args.rate_burst.unwrap_or((args.rate_limit * 2.0).max(1.0));
+    if !(burst.is_finite() && burst >= 1.0) {
+        return Err(Error::InvalidConfig {
+            name: "LOGSENTINEL_RATE_BURST".into(),
+            reason: format!("must be at least 1, got {burst}"),
+        });
+    }
+    if args.max_projects == 0 {
+        return Err(Error::InvalidConfig {
+            name: "LOGSENTINEL_MAX_PROJECTS".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
     if args.max_body_bytes < 1024 {
         return Err(Error::InvalidConfig {
             name: "LOGSENTINEL_MAX_BODY_BYTES".into(),
@@ -265,6 +333,12 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         max_body_bytes: args.max_body_bytes,
         max_concurrency: args.max_concurrency.unwrap_or_else(default_concurrency),
         protect_create: args.protect_create,
+        open_project_creation: args.open_project_creation,
+        max_projects: args.max_projects,
+        rate_limit: RateLimit {
+            rate: args.rate_limit,
+            burst,
+        },
         access_log: args.access_log,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -278,12 +352,28 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     let storage = config.storage_dir.display().to_string();
     let admin = config.admin_api_key.is_some();
     let detector = TenantDetector::open(config)?;
+    let creation =
+        match CreatePolicy::of(admin, options.protect_create, options.open_project_creation) {
+            CreatePolicy::Admin if admin => "with X-Admin-Key",
+            CreatePolicy::Admin => "disabled (--protect-create, no ADMIN_API_KEY)",
+            CreatePolicy::Anyone => "open to anyone (--open-project-creation)",
+            CreatePolicy::LoopbackOnly => "from this machine only (no ADMIN_API_KEY)",
+        };
     eprintln!(
-        "logsentinel serve: storage {storage}; admin endpoints {}",
+        "logsentinel serve: storage {storage}; admin endpoints {}; project creation {creation}, at most {} projects; {}",
         if admin {
             "enabled"
         } else {
             "disabled (no ADMIN_API_KEY)"
+        },
+        options.max_projects,
+        if options.rate_limit.rate > 0.0 {
+            format!(
+                "{} requests/s per API key (burst {})",
+                options.rate_limit.rate, options.rate_limit.burst
+            )
+        } else {
+            "no rate limit".to_string()
         }
     );
     let result = runtime.block_on(serve(detector.clone(), options, args.shutdown_timeout_secs));
@@ -325,7 +415,9 @@ async fn serve(
 
     let app = app(detector, &options, sink)?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    // The peer address tells POST /projects whether its client is on this machine.
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     });
     let mut server = tokio::spawn(async move { server.await });
@@ -372,6 +464,21 @@ async fn serve(
     }
 }
 
+/// Splits `--bind HOST:PORT` (IPv6 hosts in brackets: `[::1]:8000`).
+fn parse_bind(bind: &str) -> Result<(String, u16), Error> {
+    let bad = |reason: &str| Error::InvalidConfig {
+        name: "--bind (LOGSENTINEL_BIND)".into(),
+        reason: format!("{reason}: expected HOST:PORT such as 0.0.0.0:8000, got {bind:?}"),
+    };
+    let (host, port) = bind.trim().rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = port.parse::<u16>().map_err(|_| bad("invalid port"))?;
+    Ok((host.to_string(), port))
+}
+
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -399,6 +506,19 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bind_takes_host_and_port() {
+        assert_eq!(
+            parse_bind("0.0.0.0:8000").unwrap(),
+            ("0.0.0.0".to_string(), 8000)
+        );
+        assert_eq!(parse_bind("[::1]:0").unwrap(), ("::1".to_string(), 0));
+        for bad in ["0.0.0.0", ":80", "host:http", "h:70000"] {
+            let e = parse_bind(bad).unwrap_err().to_string();
+            assert!(e.contains("HOST:PORT"), "{e}");
+        }
+    }
 
     #[test]
     fn the_document_lists_every_endpoint_with_its_security() {

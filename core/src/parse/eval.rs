@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::format::{HeaderParser, LogFormat};
+use super::format_string::FormatString;
 use super::miner::{MinerConfig, TemplateMiner};
 use crate::error::{Error, Result};
 
@@ -83,6 +84,62 @@ pub fn system_dirs(dir: &Path) -> Result<Vec<SystemFiles>> {
     Ok(found)
 }
 
+/// Reads a file of header format strings per system, in one of two forms:
+/// - a JSON object `{"HDFS": "<Date> <Time> <Pid> <Level> <Component>: <Content>", ...}`, when the
+///   file's first non-blank character is `{`;
+/// - otherwise one `System<TAB or spaces>format string` per line (the system is the first word, the
+///   format string the rest of the line, trimmed); blank lines and lines starting with `#` are skipped.
+///
+/// Every format string is compiled, so a bad one fails here with [`Error::InvalidConfig`] naming
+/// its system. System names are matched to folder names case-insensitively by the caller.
+pub fn read_log_formats(path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", path.display())))?;
+    let pairs: Vec<(String, String)> = if text.trim_start().starts_with('{') {
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+            .map_err(|e| {
+                Error::invalid_input(format!("{}: not a JSON object: {e}", path.display()))
+            })?;
+        object
+            .into_iter()
+            .map(|(system, value)| match value {
+                serde_json::Value::String(format) => Ok((system, format)),
+                other => Err(Error::invalid_input(format!(
+                    "{}: the format of {system} is not a string: {other}",
+                    path.display()
+                ))),
+            })
+            .collect::<Result<_>>()?
+    } else {
+        let mut pairs = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((system, format)) = line.split_once(char::is_whitespace) else {
+                return Err(Error::invalid_input(format!(
+                    "{} line {}: expected `System<TAB>format string`",
+                    path.display(),
+                    number + 1
+                )));
+            };
+            pairs.push((system.to_string(), format.trim().to_string()));
+        }
+        pairs
+    };
+    for (system, format) in &pairs {
+        FormatString::compile(format).map_err(|e| match e {
+            Error::InvalidConfig { name, reason } => Error::InvalidConfig {
+                name,
+                reason: format!("{system}: {reason}"),
+            },
+            other => other,
+        })?;
+    }
+    Ok(pairs)
+}
+
 /// Scores every system of [`system_dirs`], parsing with the format named like the folder
 /// (lowercase; `auto` when no format has that name) and the default [`MinerConfig`].
 pub fn evaluate_dir(dir: &Path) -> Result<Vec<SystemScore>> {
@@ -105,9 +162,14 @@ pub struct Prediction {
 
 /// Parses every line of `log` (lossy UTF-8) with `format` and a fresh default miner.
 pub fn predict_file(format: LogFormat, log: &Path) -> Result<Prediction> {
+    predict_file_with(&HeaderParser::new(format), log)
+}
+
+/// [`predict_file`] with a given header parser (a preset or a user format string); its
+/// [`HeaderParser::header_counts`] tell how many headers did not match afterwards.
+pub fn predict_file_with(parser: &HeaderParser, log: &Path) -> Result<Prediction> {
     let raw = std::fs::read(log)?;
     let text = String::from_utf8_lossy(&raw);
-    let parser = HeaderParser::new(format);
     let mut miner = TemplateMiner::new(MinerConfig::default());
     let mut prediction = Prediction::default();
     for line in text.lines() {
@@ -620,6 +682,57 @@ mod tests {
         }
         assert!(evaluate_dir(&fixtures().join("parse_eval")).is_err());
         assert!(evaluate_dir(Path::new("/nonexistent/dir")).is_err());
+    }
+
+    #[test]
+    fn format_files_in_both_forms() {
+        let dir = std::env::temp_dir().join(format!("ls-formats-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let lines = dir.join("formats.txt");
+        std::fs::write(
+            &lines,
+            "# system  format\nHDFS\t<Date> <Time> <Pid> <Level> <Component>: <Content>\n\nApache   \\[<Time>\\] \\[<Level>\\] <Content>\n",
+        )
+        .unwrap_or_default();
+        let pairs = read_log_formats(&lines).unwrap_or_default();
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(
+            pairs[1],
+            ("Apache".into(), r"\[<Time>\] \[<Level>\] <Content>".into())
+        );
+        let json = dir.join("formats.json");
+        std::fs::write(
+            &json,
+            r#"{"Spark": "<Date> <Time> <Level> <Component>: <Content>"}"#,
+        )
+        .unwrap_or_default();
+        let pairs = read_log_formats(&json).unwrap_or_default();
+        assert_eq!(pairs[0].0, "Spark");
+        std::fs::write(&json, r#"{"Spark": "<Date> <Time>"}"#).unwrap_or_default();
+        let error = read_log_formats(&json)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("Spark") && error.contains("<Content>"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn documented_format_file_matches_the_presets() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/loghub_formats.tsv");
+        let pairs = read_log_formats(&path).unwrap_or_default();
+        assert_eq!(pairs.len(), 16);
+        for (system, format) in pairs {
+            let preset = system.parse::<LogFormat>().ok();
+            assert_eq!(
+                preset.and_then(crate::parse::preset_format_string),
+                Some(format.as_str()),
+                "{system}"
+            );
+        }
     }
 
     #[test]

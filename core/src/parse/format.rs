@@ -8,10 +8,12 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use super::format_string::{preset_format_string, FormatString};
 use crate::error::{Error, Result};
 
 /// A log header format. `Auto` detects the format line by line; `Raw` takes the whole line as message.
@@ -239,11 +241,23 @@ impl<'a> HeaderRef<'a> {
 }
 
 /// Splits lines of one format into [`Header`]s. Cheap to share between threads (`Send + Sync`).
+///
+/// Built from a preset ([`HeaderParser::new`]) or a user format string
+/// ([`HeaderParser::with_format_string`]). A line whose header does not match is not sent to the miner
+/// whole when it can be helped: the parser learns the shape of the headers that matched, then tries
+/// the format string's tolerant regex (checked against that shape) and finally strips a prefix of
+/// header-like tokens, so that one event keeps one template (see [`HeaderParser::header_counts`]).
 #[derive(Debug)]
 pub struct HeaderParser {
     format: LogFormat,
     /// For `Auto`: index in `LogFormat::concrete()` of the format that matched last, tried first.
     last_auto: AtomicU8,
+    /// The user's format string: the primary parser when set.
+    custom: Option<Arc<FormatString>>,
+    /// The format string of the preset, tried when its hand-written parser fails.
+    tolerant: Option<Arc<FormatString>>,
+    /// What was learned from matching headers, and the counts of the fallback.
+    recovery: Option<Recovery>,
 }
 
 impl Clone for HeaderParser {
@@ -251,26 +265,198 @@ impl Clone for HeaderParser {
         HeaderParser {
             format: self.format,
             last_auto: AtomicU8::new(self.last_auto.load(Ordering::Relaxed)),
+            custom: self.custom.clone(),
+            tolerant: self.tolerant.clone(),
+            recovery: self.recovery.clone(),
         }
     }
+}
+
+/// How many lines a [`HeaderParser`] could not match with its format, and how many of them its
+/// fallback still split into header and message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderCounts {
+    /// Lines whose header did not match the format (strict preset parser, or the format string with
+    /// fields unlike those of the lines that matched).
+    pub unmatched: u64,
+    /// Of those, lines whose message was still found (tolerant format match, or a stripped prefix of
+    /// header-like tokens); the others were mined whole.
+    pub recovered: u64,
+}
+
+/// Matched headers learned from: every one of the first `LEARN_FIRST`, then one in `LEARN_EVERY`.
+const LEARN_FIRST: u64 = 512;
+const LEARN_EVERY: u64 = 1024;
+/// Matched headers needed before a field's shape is trusted to reject a tolerant match.
+const TRUST_SAMPLES: u32 = 16;
+/// Distinct header tokens and token shapes kept.
+const MAX_HEADER_TOKENS: usize = 2048;
+
+/// Digits, signed digits, or a lone `-` (the usual spelling of an absent number, as in the Common
+/// Log Format): what a numeric header field may hold.
+fn number_like(value: &str) -> bool {
+    value == "-" || all_digits(value.strip_prefix('-').unwrap_or(value))
+}
+
+/// What the values of one field of matched headers look like.
+#[derive(Clone, Debug, Default)]
+struct FieldShape {
+    samples: u32,
+    /// Samples that were all digits.
+    digits: u32,
+}
+
+impl FieldShape {
+    /// Whether `value` is unlike this field: not digits where every sample was (a pid, a time in
+    /// seconds). Other signs proved unreliable on real logs: a field that never held whitespace, or
+    /// held few distinct values, gains new ones long after the first lines (a Hadoop `[Process]`,
+    /// a node, a component).
+    fn unlike(&self, value: &str) -> bool {
+        self.samples >= TRUST_SAMPLES && self.digits == self.samples && !number_like(value)
+    }
+
+    fn observe(&mut self, value: &str) {
+        self.samples = self.samples.saturating_add(1);
+        self.digits = self.digits.saturating_add(u32::from(all_digits(value)));
+    }
+}
+
+/// What the headers that matched look like, per field of the format string and per token.
+#[derive(Clone, Debug, Default)]
+struct HeaderShape {
+    /// Per field of the format string (Content excluded).
+    fields: Vec<FieldShape>,
+    /// Tokens of matched header prefixes without digits (levels, components, hosts, literals).
+    words: std::collections::HashSet<String>,
+    /// Shapes of the header tokens with digits (digit runs `9`, letter runs `a`).
+    shapes: std::collections::HashSet<String>,
+    /// Most whitespace-separated tokens seen in a matched header prefix.
+    max_tokens: usize,
+}
+
+#[derive(Debug)]
+struct Recovery {
+    learned: AtomicU64,
+    shape: Mutex<HeaderShape>,
+    unmatched: AtomicU64,
+    recovered: AtomicU64,
+}
+
+impl Clone for Recovery {
+    fn clone(&self) -> Self {
+        let shape = self.shape.lock().map(|s| s.clone()).unwrap_or_default();
+        Recovery {
+            learned: AtomicU64::new(self.learned.load(Ordering::Relaxed)),
+            shape: Mutex::new(shape),
+            unmatched: AtomicU64::new(self.unmatched.load(Ordering::Relaxed)),
+            recovered: AtomicU64::new(self.recovered.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl Recovery {
+    fn new() -> Self {
+        Recovery {
+            learned: AtomicU64::new(0),
+            shape: Mutex::new(HeaderShape::default()),
+            unmatched: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
+        }
+    }
+}
+
+/// `9` for a digit run, `a` for a letter run, other characters as written: the class of a header
+/// token with digits (`081109` and `203518` share `9`, `dn228` is `a9`).
+fn token_shape(token: &str) -> String {
+    let mut shape = String::with_capacity(token.len());
+    let mut last = '\0';
+    for c in token.chars() {
+        let class = if c.is_ascii_digit() {
+            '9'
+        } else if c.is_alphabetic() {
+            'a'
+        } else {
+            c
+        };
+        if class != last || !(class == '9' || class == 'a') {
+            shape.push(class);
+        }
+        last = class;
+    }
+    shape
+}
+
+/// Byte offset of `inner` within `outer`, when it is a subslice.
+fn offset_in(outer: &str, inner: &str) -> Option<usize> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    (start + inner.len() <= outer.len()).then_some(start)
 }
 
 impl HeaderParser {
     /// A parser for `format`.
     pub fn new(format: LogFormat) -> Self {
+        let tolerant = preset_pattern(format);
+        let recovery = match format {
+            LogFormat::Auto | LogFormat::Raw | LogFormat::Json => None,
+            LogFormat::Combined | LogFormat::Common => None,
+            _ => Some(Recovery::new()),
+        };
         HeaderParser {
             format,
             last_auto: AtomicU8::new(u8::MAX),
+            custom: None,
+            tolerant,
+            recovery,
         }
     }
 
-    /// The format this parser was built for.
+    /// A parser for a user format string such as `<Date> <Time> <Level> <Component>: <Content>` (the
+    /// logparser convention, see [`FormatString`]). Fails with [`Error::InvalidConfig`] naming the
+    /// problem of a bad string. [`HeaderParser::format`] is `Raw` for such a parser.
+    pub fn with_format_string(format: &str) -> Result<Self> {
+        let compiled = Arc::new(FormatString::compile(format)?);
+        Ok(HeaderParser {
+            format: LogFormat::Raw,
+            last_auto: AtomicU8::new(u8::MAX),
+            custom: Some(compiled),
+            tolerant: None,
+            recovery: Some(Recovery::new()),
+        })
+    }
+
+    /// A parser for a project's settings: the format string when one is given (it wins), else the
+    /// preset.
+    pub fn from_settings(format: LogFormat, log_format: Option<&str>) -> Result<Self> {
+        match log_format.filter(|text| !text.trim().is_empty()) {
+            Some(text) => Self::with_format_string(text),
+            None => Ok(Self::new(format)),
+        }
+    }
+
+    /// The format this parser was built for (`Raw` for a user format string).
     pub fn format(&self) -> LogFormat {
         self.format
     }
 
+    /// The user format string this parser was built from, if any.
+    pub fn format_string(&self) -> Option<&str> {
+        self.custom.as_deref().map(FormatString::as_str)
+    }
+
+    /// Lines whose header did not match, and how many of them the fallback recovered, since the
+    /// parser was built.
+    pub fn header_counts(&self) -> HeaderCounts {
+        self.recovery
+            .as_ref()
+            .map_or_else(HeaderCounts::default, |recovery| HeaderCounts {
+                unmatched: recovery.unmatched.load(Ordering::Relaxed),
+                recovered: recovery.recovered.load(Ordering::Relaxed),
+            })
+    }
+
     /// Parses one line (a trailing `\r`/`\n` is ignored). Never fails: a line that does not match
-    /// comes back with `header_matched == false` and the whole line as `content`.
+    /// and cannot be recovered comes back with `header_matched == false` and the whole line as
+    /// `content`.
     pub fn parse(&self, line: &str) -> Header {
         self.parse_ref(line).into_owned()
     }
@@ -284,10 +470,190 @@ impl HeaderParser {
         } else {
             line
         };
+        if let Some(custom) = &self.custom {
+            return match custom.parse_with_values(line) {
+                Some((header, values)) => {
+                    let fits = self.fits_shape(custom, &values);
+                    self.observe_fields(custom, &values);
+                    if fits {
+                        self.learn(line, &header, None, false);
+                        header
+                    } else {
+                        self.recover(line, false)
+                    }
+                }
+                None => self.recover(line, false),
+            };
+        }
         match self.format {
             LogFormat::Raw => HeaderRef::unmatched(line),
             LogFormat::Auto => self.parse_auto(line),
-            format => parse_with(format, line).unwrap_or_else(|| HeaderRef::unmatched(line)),
+            format => match parse_with(format, line) {
+                Some(header) => {
+                    self.learn(line, &header, None, true);
+                    header
+                }
+                None => self.recover(line, true),
+            },
+        }
+    }
+
+    /// Learns the shape of a matched header from a sample of the lines (a relaxed load otherwise).
+    #[inline]
+    fn learn(&self, line: &str, header: &HeaderRef<'_>, values: Option<&[&str]>, fields: bool) {
+        let Some(recovery) = &self.recovery else {
+            return;
+        };
+        // A load and a store, not a locked add: the hot path of every matched line. Racing threads
+        // may lose a count, which only shifts the sample.
+        let seen = recovery.learned.load(Ordering::Relaxed);
+        recovery.learned.store(seen + 1, Ordering::Relaxed);
+        if seen >= LEARN_FIRST && seen % LEARN_EVERY != 0 {
+            return;
+        }
+        let Cow::Borrowed(content) = &header.content else {
+            return;
+        };
+        let trimmed = trim_line(line);
+        let Some(start) = offset_in(trimmed, content) else {
+            return;
+        };
+        let prefix = &trimmed[..start];
+        let pattern = self
+            .custom
+            .as_ref()
+            .or(self.tolerant.as_ref())
+            .filter(|_| fields);
+        let computed;
+        let values = match (values, pattern) {
+            (Some(values), Some(pattern)) => Some((pattern.fields(), values)),
+            (None, Some(pattern)) => {
+                computed = pattern.field_values(line);
+                computed.as_deref().map(|values| (pattern.fields(), values))
+            }
+            _ => None,
+        };
+        let Ok(mut shape) = recovery.shape.lock() else {
+            return;
+        };
+        if let Some((names, values)) = values {
+            shape.fields.resize(names.len(), FieldShape::default());
+            for ((name, &value), counts) in names.iter().zip(values).zip(shape.fields.iter_mut()) {
+                if name == "Content" {
+                    continue;
+                }
+                counts.observe(value);
+            }
+        }
+        let mut tokens = 0;
+        for token in prefix.split_whitespace() {
+            tokens += 1;
+            if token.bytes().any(|b| b.is_ascii_digit()) {
+                if shape.shapes.len() < MAX_HEADER_TOKENS {
+                    shape.shapes.insert(token_shape(token));
+                }
+            } else if shape.words.len() < MAX_HEADER_TOKENS && !shape.words.contains(token) {
+                shape.words.insert(token.to_string());
+            }
+        }
+        shape.max_tokens = shape.max_tokens.max(tokens);
+    }
+
+    /// Counts the field values of every match of a user format string (not a sample: a real new
+    /// value such as a `-` where a number was is refused once, then known).
+    fn observe_fields(&self, pattern: &FormatString, values: &[&str]) {
+        let Some(recovery) = &self.recovery else {
+            return;
+        };
+        let Ok(mut shape) = recovery.shape.lock() else {
+            return;
+        };
+        shape
+            .fields
+            .resize(pattern.fields().len(), FieldShape::default());
+        for ((name, &value), field) in pattern.fields().iter().zip(values).zip(&mut shape.fields) {
+            if name != "Content" {
+                field.observe(value);
+            }
+        }
+    }
+
+    /// Whether a format-string match has fields like those of the headers learned so far: a lazy
+    /// match of a line that lacks a field shifts every later field into the wrong place, and a field
+    /// that was always digits (a pid) then holds a word.
+    fn fits_shape(&self, pattern: &FormatString, values: &[&str]) -> bool {
+        let Some(recovery) = &self.recovery else {
+            return true;
+        };
+        if recovery.learned.load(Ordering::Relaxed) < u64::from(TRUST_SAMPLES) {
+            return true;
+        }
+        let Ok(shape) = recovery.shape.lock() else {
+            return true;
+        };
+        pattern
+            .fields()
+            .iter()
+            .zip(values)
+            .zip(shape.fields.iter())
+            .all(|((name, &value), field)| name.as_str() == "Content" || !field.unlike(value))
+    }
+
+    /// The fallback for a line whose header did not match: the preset's format string (tolerant,
+    /// checked against the learned shape), else the longest prefix of header-like tokens, else the
+    /// whole line.
+    #[cold]
+    fn recover<'a>(&self, line: &'a str, try_tolerant: bool) -> HeaderRef<'a> {
+        let Some(recovery) = &self.recovery else {
+            return HeaderRef::unmatched(line);
+        };
+        recovery.unmatched.fetch_add(1, Ordering::Relaxed);
+        if try_tolerant {
+            if let Some(pattern) = &self.tolerant {
+                if let Some((header, values)) = pattern.parse_with_values(line) {
+                    if self.fits_shape(pattern, &values) {
+                        recovery.recovered.fetch_add(1, Ordering::Relaxed);
+                        return header;
+                    }
+                }
+            }
+        }
+        let trimmed = trim_line(line);
+        let Ok(shape) = recovery.shape.lock() else {
+            return HeaderRef::unmatched(line);
+        };
+        let mut content_start = None;
+        let mut taken = 0;
+        let mut rest = trimmed;
+        while taken < shape.max_tokens {
+            let token_start = trimmed.len() - rest.len();
+            let token = rest.split(char::is_whitespace).next().unwrap_or("");
+            if token.is_empty() {
+                break;
+            }
+            let header_like = if token.bytes().any(|b| b.is_ascii_digit()) {
+                shape.shapes.contains(&token_shape(token))
+            } else {
+                shape.words.contains(token)
+            };
+            if !header_like {
+                content_start = Some(token_start);
+                break;
+            }
+            taken += 1;
+            rest = rest[token.len()..].trim_start();
+            content_start = Some(trimmed.len() - rest.len());
+        }
+        match content_start {
+            Some(start) if taken > 0 => {
+                recovery.recovered.fetch_add(1, Ordering::Relaxed);
+                HeaderRef {
+                    content: Cow::Borrowed(&trimmed[start..]),
+                    header_matched: true,
+                    ..HeaderRef::default()
+                }
+            }
+            _ => HeaderRef::unmatched(line),
         }
     }
 
@@ -312,6 +678,23 @@ impl HeaderParser {
         }
         HeaderRef::unmatched(line)
     }
+}
+
+/// The compiled format string of a preset, compiled once per process.
+fn preset_pattern(format: LogFormat) -> Option<Arc<FormatString>> {
+    static PATTERNS: OnceLock<Vec<Option<Arc<FormatString>>>> = OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        LogFormat::ALL
+            .iter()
+            .map(|&format| {
+                preset_format_string(format)
+                    .and_then(|text| FormatString::compile(text).ok())
+                    .map(Arc::new)
+            })
+            .collect()
+    });
+    let index = LogFormat::ALL.iter().position(|&f| f == format)?;
+    patterns.get(index).cloned().flatten()
 }
 
 /// The format that parses most of `sample` (ties go to the more specific format); `Raw` when no
@@ -554,7 +937,7 @@ fn number(s: &str) -> Option<u32> {
 }
 
 /// Unix seconds written as an integer.
-fn epoch(s: &str) -> Option<f64> {
+pub(super) fn epoch(s: &str) -> Option<f64> {
     if s.is_empty() || s.len() > 12 {
         return None;
     }
@@ -571,7 +954,7 @@ fn epoch(s: &str) -> Option<f64> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub(super) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
@@ -597,9 +980,9 @@ fn unix_time(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: f6
 }
 
 /// The year assumed for formats that do not write one (only differences between lines matter).
-const ASSUMED_YEAR: i64 = 2000;
+pub(super) const ASSUMED_YEAR: i64 = 2000;
 
-fn month_from_name(name: &str) -> Option<u32> {
+pub(super) fn month_from_name(name: &str) -> Option<u32> {
     const MONTHS: [&str; 12] = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];
@@ -639,6 +1022,39 @@ fn clock(s: &str) -> Option<(u32, u32, f64)> {
     Some((hour, minute, second))
 }
 
+/// `h:mm:ss` or `hh:mm:ss` with an optional fraction after `.`, `,` or `:`, one- or two-digit minutes
+/// and seconds accepted (what a tolerant header match may hold: `5:16:01`, `22:15:29:606`).
+pub(super) fn clock_loose(s: &str) -> Option<(u32, u32, f64)> {
+    let mut parts = s.splitn(4, [':', '.', ',']);
+    let hour = parts
+        .next()
+        .filter(|p| (1..=2).contains(&p.len()))
+        .and_then(number)?;
+    let minute = parts
+        .next()
+        .filter(|p| (1..=2).contains(&p.len()))
+        .and_then(number)?;
+    let whole = parts
+        .next()
+        .filter(|p| (1..=2).contains(&p.len()))
+        .and_then(number)?;
+    let fraction = match parts.next() {
+        Some(digits) if all_digits(digits) => fraction_value(digits),
+        Some(_) => return None,
+        None => 0.0,
+    };
+    // Only `:` separates hours, minutes and seconds.
+    let colons = s
+        .bytes()
+        .take_while(|b| *b != b'.' && *b != b',')
+        .filter(|b| *b == b':')
+        .count();
+    if colons < 2 || hour > 23 || minute > 59 || whole > 60 {
+        return None;
+    }
+    Some((hour, minute, f64::from(whole) + fraction))
+}
+
 /// The value of the decimal digits after a decimal point.
 fn fraction_value(digits: &str) -> f64 {
     let mut value = 0.0;
@@ -651,7 +1067,7 @@ fn fraction_value(digits: &str) -> f64 {
 }
 
 /// `yyyy-mm-dd` (or with another one-byte separator).
-fn iso_date(s: &str, separator: u8) -> Option<(i64, u32, u32)> {
+pub(super) fn iso_date(s: &str, separator: u8) -> Option<(i64, u32, u32)> {
     let bytes = s.as_bytes();
     if bytes.len() != 10 || bytes[4] != separator || bytes[7] != separator {
         return None;
@@ -664,7 +1080,7 @@ fn iso_date(s: &str, separator: u8) -> Option<(i64, u32, u32)> {
 }
 
 /// `yy-mm-dd` (or with another one-byte separator), years from 2000: `17/06/09`.
-fn short_date(s: &str, separator: u8) -> Option<(i64, u32, u32)> {
+pub(super) fn short_date(s: &str, separator: u8) -> Option<(i64, u32, u32)> {
     let bytes = s.as_bytes();
     if bytes.len() != 8 || bytes[2] != separator || bytes[5] != separator {
         return None;
@@ -677,7 +1093,7 @@ fn short_date(s: &str, separator: u8) -> Option<(i64, u32, u32)> {
 }
 
 /// Unix seconds of an ISO 8601 / RFC 3339 timestamp: `2003-10-11T22:14:15.003Z`, `... +02:00`.
-fn iso_timestamp(s: &str) -> Option<f64> {
+pub(super) fn iso_timestamp(s: &str) -> Option<f64> {
     let (year, month, day) = iso_date(s.get(..10)?, b'-')?;
     let sep = s.as_bytes().get(10)?;
     if *sep != b'T' && *sep != b' ' && *sep != b't' {
@@ -1907,6 +2323,232 @@ mod tests {
         // `17/06/09` is 2017-06-09.
         assert_eq!(short_date("17/06/09", b'/'), Some((2017, 6, 9)));
         assert_eq!(short_date("2017/06/09", b'/'), None);
+    }
+
+    /// Loghub-2k logs to compare the hand parsers with the format strings: the committed fixtures,
+    /// and the ten given systems of `../shared/data/loghub_2k` when that folder exists.
+    fn loghub_logs() -> Vec<(LogFormat, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut logs = Vec::new();
+        for dir in [
+            root.join("tests/fixtures/loghub"),
+            root.join("../../shared/data/loghub_2k"),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let Ok(format) = name.parse::<LogFormat>() else {
+                    continue;
+                };
+                let path = entry.path().join(format!("{name}_2k.log"));
+                if let Ok(text) = std::fs::read_to_string(path) {
+                    logs.push((format, text));
+                }
+            }
+        }
+        logs
+    }
+
+    /// Lines written for the presets without a committed log (same shapes as the format docs).
+    const WRITTEN_LINES: &[(LogFormat, &str)] = &[
+        (LogFormat::Thunderbird, "- 1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond(pam_unix)[2915]: session closed for user root"),
+        (LogFormat::Thunderbird, "- 1131566461 2005.11.09 tbird-admin1 Nov 9 12:01:01 local@tbird-admin1 postfix/postdrop[10896]: warning: unable to look up public/pickup: No such file or directory"),
+        (LogFormat::Linux, "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4"),
+        (LogFormat::Linux, "Jul  1 09:00:55 combo kernel: Linux version 2.6.5-1.358 (bhcompile@bugs.build.redhat.com)"),
+        (LogFormat::Healthapp, "20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579"),
+        (LogFormat::Healthapp, "20171224-0:3:12:9|Step_SPUtils|30002312| getTodayTotalDetailSteps = 1514044980000##7007##548365##8661##16740##27008908"),
+        (LogFormat::Proxifier, "[10.30 16:49:06] chrome.exe - proxy.cse.cuhk.edu.hk:5070 open through proxy proxy.cse.cuhk.edu.hk:5070 HTTPS"),
+        (LogFormat::Openssh, "Dec 10 06:55:46 LabSZ sshd[24200]: reverse mapping checking getaddrinfo for ns.example.com [173.234.31.186] failed - POSSIBLE BREAK-IN ATTEMPT!"),
+        (LogFormat::Mac, "Jul  1 09:00:55 calvisitor-10-105-160-95 kernel[0]: IOThunderboltSwitch<0>(0x0)::listenerCallback - Thunderbolt HPD packet for route = 0x0 port = 11 unplug = 0"),
+        (LogFormat::Mac, "Jul  1 09:01:05 calvisitor-10-105-160-95 com.apple.CDScheduler[43]: Thermal pressure state: 1 Memory pressure state: 0"),
+        (LogFormat::Mac, "Jul  1 09:02:26 calvisitor-10-105-160-95 QQ[10018] (UserNotifications): FA||Url||taskID[2019352994] dealloc"),
+        (LogFormat::Windows, "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505 with Core: C:\\Windows\\winsxs\\cbscore.dll"),
+        (LogFormat::Android, "03-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogsopening app wtoken = AppWindowToken{9f4ef63 token=Token{a64f992 ActivityRecord{de9231d u0 com.tencent.qt.qtl/.activity.info.NewsDetailXmlActivity t761}}}, allDrawn= false"),
+        (LogFormat::Bgl, "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL INFO instruction cache parity error corrected"),
+        (LogFormat::Hadoop, "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster for application appattempt_1445144423722_0020_000001"),
+        (LogFormat::Openstack, "nova-compute.log.1.2017-05-16_13:55:31 2017-05-16 00:00:04.500 2931 INFO nova.compute.manager [req-3ea4052c-895d-4b64-9e2d-04d64c4d94ab - - - - -] [instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] VM Started (Lifecycle Event)"),
+    ];
+
+    #[test]
+    fn hand_parsers_agree_with_their_format_strings() {
+        let mut lines: Vec<(LogFormat, String)> = Vec::new();
+        for (format, text) in loghub_logs() {
+            lines.extend(text.lines().map(|line| (format, line.to_string())));
+        }
+        lines.extend(WRITTEN_LINES.iter().map(|&(f, l)| (f, l.to_string())));
+        let mut compared = std::collections::HashMap::new();
+        for (format, line) in &lines {
+            let pattern = preset_pattern(*format).unwrap_or_else(|| panic!("{format}"));
+            let (Some(hand), Some(string)) = (parse_with(*format, line), pattern.parse_ref(line))
+            else {
+                continue;
+            };
+            assert_eq!(hand.content, string.content, "{format}: {line}");
+            *compared.entry(*format).or_insert(0usize) += 1;
+        }
+        for &(format, _) in WRITTEN_LINES {
+            assert!(compared.get(&format).copied().unwrap_or(0) > 0, "{format}");
+        }
+        // On a real log both match nearly every line, so the comparison is not vacuous.
+        for (format, text) in loghub_logs() {
+            let lines = text.lines().count();
+            let both = compared.get(&format).copied().unwrap_or(0);
+            assert!(both * 100 >= lines * 95, "{format}: {both} of {lines}");
+        }
+    }
+
+    /// Mines `lines` after warming the parser and miner up on `warmup`; the template ids of `lines`.
+    fn template_ids(parser: &HeaderParser, warmup: &[String], lines: &[&str]) -> Vec<u32> {
+        let mut miner = crate::parse::TemplateMiner::new(crate::parse::MinerConfig::default());
+        for line in warmup {
+            miner.learn(&parser.parse_ref(line).content);
+        }
+        lines
+            .iter()
+            .map(|line| miner.learn(&parser.parse_ref(line).content).template_id)
+            .collect()
+    }
+
+    #[test]
+    fn odd_headers_keep_the_template() {
+        // A stream of valid lines with varied fields, then one event with odd headers.
+        let components = [
+            "dfs.DataNode$PacketResponder",
+            "dfs.FSNamesystem",
+            "dfs.DataNode",
+        ];
+        let warmup: Vec<String> = (0..200)
+            .map(|i| {
+                format!(
+                    "081109 {:02}{:02}{:02} {} INFO {}: Served block blk_{} to /10.251.{}.{}",
+                    10 + i % 13,
+                    i % 60,
+                    (i * 7) % 60,
+                    100 + i * 3,
+                    components[i % 3],
+                    1000 + i * 17,
+                    i % 200,
+                    i % 50
+                )
+            })
+            .collect();
+        let parser = HeaderParser::new(LogFormat::Hdfs);
+        let ids = template_ids(
+            &parser,
+            &warmup,
+            &[
+                "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating",
+                // One-digit hour.
+                "081109 23615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 2 for block blk_-6952295868487656571 terminating",
+                // Extra spaces.
+                "081109  203616   149 INFO  dfs.DataNode$PacketResponder: PacketResponder 0 for block blk_8229193803249955061 terminating",
+                // No pid.
+                "081109 203617 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_-6670958622368987959 terminating",
+            ],
+        );
+        assert!(ids.iter().all(|&id| id == ids[0]), "{ids:?}");
+        let counts = parser.header_counts();
+        assert_eq!(
+            counts,
+            HeaderCounts {
+                unmatched: 2,
+                recovered: 2
+            }
+        );
+        // A line without any header is mined whole and counted.
+        let before = parser.header_counts();
+        let header = parser.parse("java.io.IOException: Connection reset by peer");
+        assert!(!header.header_matched);
+        assert_eq!(
+            header.content,
+            "java.io.IOException: Connection reset by peer"
+        );
+        assert_eq!(parser.header_counts().unmatched, before.unmatched + 1);
+        assert_eq!(parser.header_counts().recovered, before.recovered);
+
+        // A syslog preset: one-digit hour, extra spaces, no pid.
+        let warmup: Vec<String> = (0..100)
+            .map(|i| {
+                format!(
+                    "Jun {:2} {:02}:{:02}:{:02} combo sshd(pam_unix)[{}]: session opened for user u{} by (uid=0)",
+                    1 + i % 28,
+                    10 + i % 13,
+                    i % 60,
+                    (i * 7) % 60,
+                    1000 + i * 31,
+                    i % 9
+                )
+            })
+            .collect();
+        let parser = HeaderParser::new(LogFormat::Linux);
+        let ids = template_ids(
+            &parser,
+            &warmup,
+            &[
+                "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: session opened for user root by (uid=0)",
+                "Jun 14 5:16:01 combo sshd(pam_unix)[19940]: session opened for user news by (uid=0)",
+                "Jun 14  15:16:02   combo sshd(pam_unix)[19941]: session opened for user root by (uid=0)",
+                "Jun 14 15:16:03 combo sshd(pam_unix): session opened for user cyrus by (uid=0)",
+            ],
+        );
+        assert!(ids.iter().all(|&id| id == ids[0]), "{ids:?}");
+        assert_eq!(parser.header_counts().recovered, 1);
+    }
+
+    #[test]
+    fn user_format_strings_parse_and_recover() {
+        let parser =
+            HeaderParser::with_format_string(r"\[<Time>\] <Pid> <Level> <Component>: <Content>")
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parser.format(), LogFormat::Raw);
+        assert!(parser.format_string().is_some());
+        let warmup: Vec<String> = (0..100)
+            .map(|i| {
+                format!(
+                    "[2024-01-{:02} {:02}:{:02}:00] {} INFO worker.pool: job {} done in {} ms",
+                    1 + i % 28,
+                    10 + i % 13,
+                    i % 60,
+                    300 + i,
+                    i,
+                    i * 3
+                )
+            })
+            .collect();
+        let header = parser.parse(&warmup[0]);
+        assert_eq!(header.level.as_deref(), Some("INFO"));
+        assert_eq!(header.component.as_deref(), Some("worker.pool"));
+        assert_eq!(header.content, "job 0 done in 0 ms");
+        assert!(header.timestamp.is_some());
+        let ids = template_ids(
+            &parser,
+            &warmup,
+            &[
+                "[2024-01-03 10:11:00] 512 INFO worker.pool: job 7 done in 35 ms",
+                "[2024-01-03 9:11:00] 513 INFO worker.pool: job 8 done in 36 ms",
+                "[2024-01-03 10:11:01]   514 INFO   worker.pool: job 9 done in 37 ms",
+                // No pid: the lazy match would shift every field; the learned shape refuses it.
+                "[2024-01-03 10:11:02] INFO worker.pool: job 10 done in 38 ms",
+            ],
+        );
+        assert!(ids.iter().all(|&id| id == ids[0]), "{ids:?}");
+        assert_eq!(
+            parser.header_counts(),
+            HeaderCounts {
+                unmatched: 1,
+                recovered: 1
+            }
+        );
+        let error = HeaderParser::with_format_string("<Date> <Time>")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("<Content>"), "{error}");
+        assert!(HeaderParser::from_settings(LogFormat::Hdfs, Some("  "))
+            .map(|p| p.format() == LogFormat::Hdfs)
+            .unwrap_or(false));
     }
 
     #[test]

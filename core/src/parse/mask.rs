@@ -185,7 +185,9 @@ impl MaskedLine {
                     // After a wildcard, a size unit or an HTTP protocol joins it: mask normally.
                     let joins_previous =
                         self.slots.last().is_some_and(|previous| previous.wildcard)
-                            && (is_size_unit(token) || is_http_protocol(token));
+                            && (is_size_unit(token)
+                                || is_http_protocol(token)
+                                || (ends_with_digit(bytes, start) && is_measure_unit(token)));
                     if !joins_previous {
                         if let Some(bit) = 1u64.checked_shl(self.slots.len() as u32) {
                             self.hinted |= bit;
@@ -232,6 +234,18 @@ impl MaskedLine {
                         .rposition(|b| b.is_ascii_alphanumeric())
                         .map_or(0, |at| at + 1);
                     self.shapes.push_str(&token[word_end..]);
+                    previous.shape_end = self.shapes.len() as u32;
+                    previous.text_end = index as u32;
+                    previous.tokens = previous.tokens.saturating_add(1);
+                    continue;
+                }
+                // A time or count unit after a number (`1.5 seconds`, `90 ms`, `300 bytes`) is
+                // part of the value too, so `12ms` and `12 ms` (one token or two) and `1.5 s` /
+                // `90 ms` (another unit) keep one slot; the unit stays visible while all the
+                // lines of a template share it (`Took <*> seconds`).
+                if ends_with_digit(bytes, start) && is_measure_unit(token) {
+                    self.shapes.push(' ');
+                    self.shapes.push_str(token);
                     previous.shape_end = self.shapes.len() as u32;
                     previous.text_end = index as u32;
                     previous.tokens = previous.tokens.saturating_add(1);
@@ -503,6 +517,50 @@ fn is_size_unit(token: &str) -> bool {
         word,
         "B" | "KB" | "MB" | "GB" | "TB" | "PB" | "KiB" | "MiB" | "GiB" | "TiB" | "kB"
     )
+}
+
+/// Units of time and counts written as a word after a number (`90 ms`, `1.5 seconds`, `300
+/// bytes`), with closing punctuation. Only words that are units and nothing else: `s`, `h`, `m`
+/// and `us` are also letters and words of messages.
+fn is_measure_unit(token: &str) -> bool {
+    const UNITS: &[&str] = &[
+        "ms",
+        "msec",
+        "msecs",
+        "millis",
+        "millisecond",
+        "milliseconds",
+        "ns",
+        "nanoseconds",
+        "sec",
+        "secs",
+        "second",
+        "seconds",
+        "min",
+        "mins",
+        "minute",
+        "minutes",
+        "hour",
+        "hours",
+        "hrs",
+        "day",
+        "days",
+        "byte",
+        "bytes",
+    ];
+    let word = token.trim_end_matches([',', ';', ')', ']', '.', ':']);
+    // Every unit has 2 to 12 bytes: most tokens are rejected on their length.
+    (2..=12).contains(&word.len()) && UNITS.iter().any(|unit| unit.eq_ignore_ascii_case(word))
+}
+
+/// Whether the last non-space byte before `at` is an ASCII digit (the previous token ends with a
+/// number).
+fn ends_with_digit(bytes: &[u8], at: usize) -> bool {
+    bytes[..at]
+        .iter()
+        .rev()
+        .find(|&&b| !is_space_byte(b))
+        .is_some_and(u8::is_ascii_digit)
 }
 
 /// `HTTP/1.1`, `HTTP/2`, with closing punctuation (`HTTP/1.0"`).
@@ -1341,6 +1399,25 @@ mod tests {
             line("\"GET /v2/servers HTTP/1.1\" status: 200"),
             ["\"GET", "<*>\"", "status:", "<*>"]
         );
+    }
+
+    #[test]
+    fn units_after_numbers_join_the_value() {
+        assert_eq!(
+            line("took 90 ms, then 1.5 Seconds and 300 bytes)"),
+            [
+                "took",
+                "<*> ms,",
+                "then",
+                "<*> Seconds",
+                "and",
+                "<*> bytes)"
+            ]
+        );
+        // Not after a number: a word like any other.
+        assert_eq!(line("the ms value"), ["the", "ms", "value"]);
+        assert_eq!(line("/var/x seconds"), ["<*>", "seconds"]);
+        assert_eq!(line("seconds 5"), ["seconds", "<*>"]);
     }
 
     #[test]

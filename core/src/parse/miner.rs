@@ -2,7 +2,10 @@
 //!
 //! Each message is masked into slots (see [`super::mask`]). A line joins the most similar template of
 //! the same slot count when enough of the template's literal tokens agree and no differing token is
-//! protected; the differing positions then become `<*>`. Otherwise it starts a new template.
+//! protected; the differing positions then become `<*>`. Otherwise, when the line repeats the
+//! constant words of a template of another length in order and what lies between them are values
+//! (a list of 1, 2 or 3 entries), each differing gap becomes one variable span that takes one or
+//! more words (Spell's longest common subsequence). Otherwise it starts a new template.
 //!
 //! Speed (the steady state of a log stream is lines of known events):
 //! - a line whose masked shape was seen before is matched through a hash of its shapes (one map
@@ -186,6 +189,89 @@ mod class {
     pub const IDENTITY: u8 = 32;
 }
 
+/// How a line joins the template chosen for it (see [`TemplateMiner::learn_masked`]).
+enum Join {
+    /// Slot by slot (same length).
+    Same,
+    /// Through a template with variable spans: per template slot, the line slots it covers.
+    Aligned(Vec<std::ops::Range<usize>>),
+    /// The template gains variable spans: its new slots.
+    Merged(Vec<Part>),
+}
+
+/// One slot of a template merged with a line of another length.
+#[derive(Clone, Debug)]
+enum Part {
+    /// Template slot and line slot that agree.
+    Pair(usize, usize),
+    /// A variable span: the template slots and line slots it replaces (one or more of each).
+    Span(std::ops::Range<usize>, std::ops::Range<usize>),
+}
+
+/// Word classes that never sit in a variable span: they name the event or a field.
+const SPAN_FORBIDDEN: u8 = class::PROTECTED | class::CAPITALS | class::PLAIN | class::INTRODUCER;
+
+/// Whether a literal word may sit in a variable span: it names nothing (see [`SPAN_FORBIDDEN`];
+/// a `key=value` word names its field, as in [`TemplateMiner::may_differ`]) and is a value: it
+/// holds a letter or digit, or is `-`, the usual written-out empty value (common and syslog
+/// formats), in brackets or not. Other punctuation (`****`, `|`, `->`) is a marker or syntax.
+fn span_word(text: &str, flags: u8) -> bool {
+    flags & SPAN_FORBIDDEN == 0
+        && !text.contains('=')
+        && (text.bytes().any(|b| b.is_ascii_alphanumeric() || b >= 0x80)
+            || text.trim_matches(|c| matches!(c, '[' | ']' | '(' | ')' | '{' | '}' | '"' | ','))
+                == "-")
+}
+
+/// Lines longer than this (in slots) are not aligned with templates of other lengths.
+const MAX_ALIGNED_LINE: usize = 128;
+
+/// The [`Template::spans`] bit of slot `index` (none past 64).
+fn span_bit(index: usize) -> u64 {
+    if index < 64 {
+        1 << index
+    } else {
+        0
+    }
+}
+
+/// Merges one line slot into a template slot of the same position (the line's word `line_id`,
+/// `WILDCARD_ID` for a variable, and its shape `line_text`): a differing word becomes `<*>`, the
+/// display generalises. Whether the slot changed.
+fn merge_slot(
+    interner: &mut Interner,
+    slot: &mut TemplateSlot,
+    line_id: u32,
+    line_text: &str,
+) -> bool {
+    if slot.token == line_id && line_id != WILDCARD_ID {
+        return false;
+    }
+    let current = if slot.token != WILDCARD_ID {
+        slot.token
+    } else {
+        slot.display
+    };
+    if current == WILDCARD_ID || interner.get(line_text) == Some(current) {
+        if slot.token != WILDCARD_ID {
+            slot.token = WILDCARD_ID;
+            slot.display = current;
+            return true;
+        }
+        return false;
+    }
+    let general = generalise(interner.text(current), line_text);
+    let display = interner.intern(&general, 0);
+    if slot.token != WILDCARD_ID || display != slot.display {
+        *slot = TemplateSlot {
+            token: WILDCARD_ID,
+            display,
+        };
+        return true;
+    }
+    false
+}
+
 /// How a template word and a different line word at one position relate.
 enum Difference {
     /// They must stay apart: the line is another event.
@@ -350,6 +436,9 @@ struct Template {
     text: String,
     /// Bumped whenever the slots change; see [`CachedShape::stable_at`].
     version: u32,
+    /// Bit `i` set: slot `i` is a variable span, one or more line slots (see
+    /// [`TemplateMiner::align_merge`]). Such templates are kept in `span_ids`, not `by_length`.
+    spans: u64,
 }
 
 /// A shape-cache entry: the template a line shape joined.
@@ -374,8 +463,10 @@ pub struct TemplateMiner {
     protected_words: Vec<String>,
     interner: Interner,
     templates: FxMap<u32, Template>,
-    /// Template ids by slot count.
+    /// Template ids by slot count (templates without variable spans).
     by_length: FxMap<usize, Vec<u32>>,
+    /// Ids of templates with variable spans, ascending: they take lines of several lengths.
+    span_ids: Vec<u32>,
     /// Hash of a line's token ids -> the template it joined.
     shape_cache: FxMap<u64, CachedShape>,
     /// The template last joined by a line starting with a given word: `(hash tag << 32) | id`,
@@ -425,6 +516,7 @@ impl TemplateMiner {
             interner: Interner::new(),
             templates: FxMap::default(),
             by_length: FxMap::default(),
+            span_ids: Vec::new(),
             shape_cache: FxMap::default(),
             hints: Vec::new(),
             next_id: 1,
@@ -571,13 +663,24 @@ impl TemplateMiner {
         self.set_hint(hint_key, result.template_id);
         parameters.clear();
         if let Some(template) = self.templates.get(&result.template_id) {
-            extract_parameters(
-                content,
-                &scratch.masked,
-                &template.slots,
-                &self.interner,
-                parameters,
-            );
+            if template.slots.len() == scratch.masked.slots.len() {
+                extract_parameters(
+                    content,
+                    &scratch.masked,
+                    &template.slots,
+                    &self.interner,
+                    parameters,
+                );
+            } else if let Some(ranges) = self.span_align(template, &scratch.masked, &scratch.ids) {
+                extract_aligned(
+                    content,
+                    &scratch.masked,
+                    template,
+                    &ranges,
+                    &self.interner,
+                    parameters,
+                );
+            }
         }
         self.scratch = scratch;
         result
@@ -606,12 +709,26 @@ impl TemplateMiner {
                 }
             }
         }
+        // Without a cached shape: a template with variable spans whose skeleton the line repeats,
+        // else the most similar template of the same length, else one of another length whose
+        // constant words the line repeats in order (it gains variable spans), else a new one.
+        let mut join = Join::Same;
         let (id, is_new) = match cached {
             Some(entry) => (entry.template_id, false),
-            None => match self.best_candidate(masked, ids) {
-                Some(id) => (id, false),
-                None => (self.create_template(ids.len()), true),
-            },
+            None => {
+                let cached_id = self.shape_cache.get(&shape_hash).map(|e| e.template_id);
+                if let Some((id, ranges)) = self.span_candidate(masked, ids, cached_id) {
+                    join = Join::Aligned(ranges);
+                    (id, false)
+                } else if let Some(id) = self.best_candidate(masked, ids) {
+                    (id, false)
+                } else if let Some((id, parts)) = self.align_merge(masked, ids) {
+                    join = Join::Merged(parts);
+                    (id, false)
+                } else {
+                    (self.create_template(ids.len()), true)
+                }
+            }
         };
         if cached.is_none() {
             // Memory checks run on the slow path only, and rarely: when a power of two of
@@ -643,6 +760,70 @@ impl TemplateMiner {
             };
         };
         let mut changed = false;
+        match join {
+            Join::Same => {}
+            Join::Aligned(ranges) => {
+                for (slot_index, (slot, range)) in
+                    template.slots.iter_mut().zip(&ranges).enumerate()
+                {
+                    if template.spans & span_bit(slot_index) != 0 || range.len() != 1 {
+                        continue;
+                    }
+                    let Some(line_slot) = masked.slots.get(range.start) else {
+                        continue;
+                    };
+                    let line_id = ids.get(range.start).copied().unwrap_or(WILDCARD_ID);
+                    changed |=
+                        merge_slot(&mut self.interner, slot, line_id, masked.shape(line_slot));
+                }
+                return self.finish_join(id, shape_hash, changed, now);
+            }
+            Join::Merged(parts) => {
+                let old_length = template.slots.len();
+                let mut slots = Vec::with_capacity(parts.len());
+                let mut spans = 0u64;
+                for part in &parts {
+                    match part {
+                        Part::Pair(t, l) => {
+                            let Some(mut slot) = template.slots.get(*t).copied() else {
+                                continue;
+                            };
+                            if template.spans & span_bit(*t) != 0 {
+                                spans |= span_bit(slots.len());
+                            } else if let Some(line_slot) = masked.slots.get(*l) {
+                                let line_id = ids.get(*l).copied().unwrap_or(WILDCARD_ID);
+                                merge_slot(
+                                    &mut self.interner,
+                                    &mut slot,
+                                    line_id,
+                                    masked.shape(line_slot),
+                                );
+                            }
+                            slots.push(slot);
+                        }
+                        Part::Span(..) => {
+                            spans |= span_bit(slots.len());
+                            slots.push(TemplateSlot {
+                                token: WILDCARD_ID,
+                                display: WILDCARD_ID,
+                            });
+                        }
+                    }
+                }
+                let was_spanned = template.spans != 0;
+                template.slots = slots;
+                template.spans = spans;
+                if !was_spanned {
+                    if let Some(list) = self.by_length.get_mut(&old_length) {
+                        list.retain(|&other| other != id);
+                    }
+                    if let Err(at) = self.span_ids.binary_search(&id) {
+                        self.span_ids.insert(at, id);
+                    }
+                }
+                return self.finish_join(id, shape_hash, true, now);
+            }
+        }
         for (index, (slot, line_slot)) in template.slots.iter_mut().zip(&masked.slots).enumerate() {
             // On the fast path the literal words are known to be equal (and ids were not looked up).
             let line_id = ids.get(index).copied().unwrap_or(slot.token);
@@ -706,6 +887,322 @@ impl TemplateMiner {
         }
     }
 
+    /// Counts a line that joined template `id` through an alignment, and keeps its text current.
+    fn finish_join(&mut self, id: u32, shape_hash: u64, changed: bool, now: u64) -> LineMatch {
+        if let Some(template) = self.templates.get_mut(&id) {
+            template.count += 1;
+            template.last_used = now;
+            if changed {
+                template.text = render(&template.slots, &self.interner);
+                template.version = template.version.wrapping_add(1) % NOT_STABLE;
+            } else if let Some(entry) = self.shape_cache.get_mut(&shape_hash) {
+                if entry.template_id == id {
+                    entry.stable_at = template.version;
+                }
+            }
+        }
+        LineMatch {
+            template_id: id,
+            is_new: false,
+            template_changed: changed,
+        }
+    }
+
+    /// Whether the line word at `index` may sit in a variable span: a variable, or a word that
+    /// names nothing (not protected, not capitals, not a plain word, not a field name).
+    fn absorbable(&self, masked: &MaskedLine, ids: &[u32], index: usize) -> bool {
+        let Some(&id) = ids.get(index) else {
+            return false;
+        };
+        if id == WILDCARD_ID {
+            return true;
+        }
+        if id == UNKNOWN_ID {
+            let text = masked
+                .slots
+                .get(index)
+                .map_or("", |slot| masked.shape(slot));
+            span_word(text, self.word_flags(text))
+        } else {
+            span_word(self.interner.text(id), self.interner.flags(id))
+        }
+    }
+
+    /// The first template with variable spans that the line fits (its cached template first):
+    /// its id and, per template slot, the line slots it covers.
+    fn span_candidate(
+        &self,
+        masked: &MaskedLine,
+        ids: &[u32],
+        cached: Option<u32>,
+    ) -> Option<(u32, Vec<std::ops::Range<usize>>)> {
+        if self.span_ids.is_empty() || ids.len() > MAX_ALIGNED_LINE {
+            return None;
+        }
+        let first = cached
+            .filter(|id| self.span_ids.binary_search(id).is_ok())
+            .into_iter();
+        for id in first.chain(self.span_ids.iter().copied()) {
+            let Some(template) = self.templates.get(&id) else {
+                continue;
+            };
+            if let Some(ranges) = self.span_align(template, masked, ids) {
+                return Some((id, ranges));
+            }
+        }
+        None
+    }
+
+    /// Matches the line against a template with variable spans: each literal slot equals one line
+    /// word, each wildcard slot takes one line slot, each span one or more absorbable ones (the
+    /// shortest that fits). Per template slot, the line slots it covers.
+    fn span_align(
+        &self,
+        template: &Template,
+        masked: &MaskedLine,
+        ids: &[u32],
+    ) -> Option<Vec<std::ops::Range<usize>>> {
+        let (m, n) = (template.slots.len(), ids.len());
+        // Quick rejections: the first word names the event; every slot needs a line slot.
+        if n < m || template.slots.first()?.token != *ids.first()? {
+            return None;
+        }
+        let width = n + 1;
+        // ok[i * width + j]: template slots i.. match line slots j...
+        let mut ok = vec![false; (m + 1) * width];
+        *ok.get_mut(m * width + n)? = true;
+        for i in (0..m).rev() {
+            let slot = template.slots.get(i)?;
+            let span = template.spans & span_bit(i) != 0;
+            for j in (0..n).rev() {
+                let next = ok.get((i + 1) * width + j + 1).copied().unwrap_or(false);
+                let fits = if span {
+                    self.absorbable(masked, ids, j)
+                        && (next || ok.get(i * width + j + 1).copied().unwrap_or(false))
+                } else if slot.token == WILDCARD_ID {
+                    next
+                } else {
+                    next && ids.get(j) == Some(&slot.token)
+                };
+                if let Some(cell) = ok.get_mut(i * width + j) {
+                    *cell = fits;
+                }
+            }
+        }
+        if !ok.first().copied().unwrap_or(false) {
+            return None;
+        }
+        let mut ranges = Vec::with_capacity(m);
+        let mut j = 0;
+        for i in 0..m {
+            let start = j;
+            j += 1;
+            if template.spans & span_bit(i) != 0 {
+                while j < n && !ok.get((i + 1) * width + j).copied().unwrap_or(false) {
+                    j += 1;
+                }
+            }
+            ranges.push(start..j);
+        }
+        Some(ranges)
+    }
+
+    /// A template of another length whose constant words the line repeats in order (Spell's
+    /// longest common subsequence), when what lies between them differs only by variable spans:
+    /// each gap of the alignment becomes one span, provided it takes at least one slot of both
+    /// the template and the line (a neighbouring variable joins it otherwise), none of its words
+    /// names anything (see [`TemplateMiner::absorbable`]), the first slots agree, and the common
+    /// words reach the similarity threshold of both the template and the line.
+    fn align_merge(&self, masked: &MaskedLine, ids: &[u32]) -> Option<(u32, Vec<Part>)> {
+        let n = ids.len();
+        if n > MAX_ALIGNED_LINE || n == 0 {
+            return None;
+        }
+        let line_literals = ids.iter().filter(|&&id| id != WILDCARD_ID).count();
+        let mut best: Option<(f64, u64, u32, Vec<Part>)> = None;
+        let candidates = self
+            .by_length
+            .iter()
+            .filter(|(length, _)| **length != n && **length <= 64)
+            .flat_map(|(_, list)| list.iter().rev().take(self.config.max_candidates.max(1)))
+            .chain(self.span_ids.iter());
+        for &id in candidates {
+            let Some(template) = self.templates.get(&id) else {
+                continue;
+            };
+            if template.slots.len() > 64
+                || template.slots.first().map(|s| s.token) != ids.first().copied()
+            {
+                continue;
+            }
+            let Some((similarity, parts)) = self.align_parts(template, masked, ids, line_literals)
+            else {
+                continue;
+            };
+            let better = match &best {
+                None => true,
+                Some((best_similarity, best_count, best_id, _)) => {
+                    similarity > *best_similarity
+                        || (similarity == *best_similarity
+                            && (template.count, std::cmp::Reverse(id))
+                                > (*best_count, std::cmp::Reverse(*best_id)))
+                }
+            };
+            if better {
+                best = Some((similarity, template.count, id, parts));
+            }
+        }
+        best.map(|(_, _, id, parts)| (id, parts))
+    }
+
+    /// The alignment of [`TemplateMiner::align_merge`] with one template: its similarity (the
+    /// lower of the template's and the line's shares of common constant words) and its parts.
+    fn align_parts(
+        &self,
+        template: &Template,
+        masked: &MaskedLine,
+        ids: &[u32],
+        line_literals: usize,
+    ) -> Option<(f64, Vec<Part>)> {
+        let slots = &template.slots;
+        let (m, n) = (slots.len(), ids.len());
+        let equal = |i: usize, j: usize| {
+            let token = slots.get(i).map_or(UNKNOWN_ID, |s| s.token);
+            ids.get(j) == Some(&token)
+        };
+        // lcs[i * width + j]: common subsequence length of template slots i.. and line slots j...
+        let width = n + 1;
+        let mut lcs = vec![0u16; (m + 1) * width];
+        for i in (0..m).rev() {
+            for j in (0..n).rev() {
+                let cell = |a: usize, b: usize| lcs.get(a * width + b).copied().unwrap_or(0);
+                let value = if equal(i, j) {
+                    cell(i + 1, j + 1) + 1
+                } else {
+                    cell(i + 1, j).max(cell(i, j + 1))
+                };
+                if let Some(c) = lcs.get_mut(i * width + j) {
+                    *c = value;
+                }
+            }
+        }
+        let cell = |a: usize, b: usize| lcs.get(a * width + b).copied().unwrap_or(0);
+        // The matched pairs, in order.
+        let mut pairs = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < m && j < n {
+            if equal(i, j) && cell(i, j) == cell(i + 1, j + 1) + 1 {
+                pairs.push((i, j));
+                i += 1;
+                j += 1;
+            } else if cell(i + 1, j) >= cell(i, j + 1) {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        if pairs.first() != Some(&(0, 0)) {
+            return None;
+        }
+        // Parts: pairs, and spans for the gaps between them.
+        let mut parts: Vec<Part> = Vec::with_capacity(pairs.len() + 4);
+        let mut previous = (0usize, 0usize);
+        for (index, &(ti, lj)) in pairs.iter().enumerate() {
+            if index > 0 && (ti > previous.0 || lj > previous.1) {
+                parts.push(Part::Span(previous.0..ti, previous.1..lj));
+            }
+            parts.push(Part::Pair(ti, lj));
+            previous = (ti + 1, lj + 1);
+        }
+        if previous.0 < m || previous.1 < n {
+            parts.push(Part::Span(previous.0..m, previous.1..n));
+        }
+        // A span empty on one side takes a neighbouring pair that is a variable, or a value-like
+        // word (`frame:12` before a longer frame list): it needs a slot on both sides. Never the
+        // first pair, which names the event.
+        let wildcard_pair = |part: &Part| match part {
+            Part::Pair(0, _) => false,
+            Part::Pair(t, _) => slots.get(*t).is_some_and(|s| {
+                s.token == WILDCARD_ID
+                    || span_word(self.interner.text(s.token), self.interner.flags(s.token))
+            }),
+            Part::Span(..) => false,
+        };
+        let mut index = 0;
+        while index < parts.len() {
+            let lopsided =
+                matches!(parts.get(index), Some(Part::Span(t, l)) if t.is_empty() || l.is_empty());
+            if lopsided {
+                let neighbour = if index > 0 && parts.get(index - 1).is_some_and(wildcard_pair) {
+                    index - 1
+                } else if parts.get(index + 1).is_some_and(wildcard_pair) {
+                    index + 1
+                } else {
+                    return None;
+                };
+                let (Some(Part::Pair(nt, nl)), Some(Part::Span(t, l))) =
+                    (parts.get(neighbour).cloned(), parts.get(index).cloned())
+                else {
+                    return None;
+                };
+                let joined = Part::Span(
+                    t.start.min(nt)..t.end.max(nt + 1),
+                    l.start.min(nl)..l.end.max(nl + 1),
+                );
+                let low = neighbour.min(index);
+                parts.splice(low..low + 2, [joined]);
+                index = low;
+                continue;
+            }
+            index += 1;
+        }
+        // Adjacent spans are one span.
+        let mut merged: Vec<Part> = Vec::with_capacity(parts.len());
+        for part in parts {
+            if let (Some(Part::Span(t0, l0)), Part::Span(t1, l1)) = (merged.last_mut(), &part) {
+                *t0 = t0.start..t1.end;
+                *l0 = l0.start..l1.end;
+                continue;
+            }
+            merged.push(part);
+        }
+        // The first slots must stay a pair; span words must name nothing.
+        if !matches!(merged.first(), Some(Part::Pair(0, 0))) {
+            return None;
+        }
+        let mut common = 0usize;
+        for part in &merged {
+            match part {
+                Part::Pair(t, _) => {
+                    if slots.get(*t).is_some_and(|s| s.token != WILDCARD_ID) {
+                        common += 1;
+                    }
+                }
+                Part::Span(t, l) => {
+                    let template_ok = t.clone().all(|k| {
+                        slots.get(k).is_some_and(|s| {
+                            s.token == WILDCARD_ID
+                                || span_word(
+                                    self.interner.text(s.token),
+                                    self.interner.flags(s.token),
+                                )
+                        })
+                    });
+                    if !template_ok || !l.clone().all(|k| self.absorbable(masked, ids, k)) {
+                        return None;
+                    }
+                }
+            }
+        }
+        let template_literals = slots.iter().filter(|s| s.token != WILDCARD_ID).count();
+        if template_literals == 0 || line_literals == 0 {
+            return None;
+        }
+        let similarity =
+            (common as f64 / template_literals as f64).min(common as f64 / line_literals as f64);
+        (similarity >= self.config.similarity_threshold).then_some((similarity, merged))
+    }
+
     /// The slots of the hinted template (none without a hint).
     fn hint_slots(&self, hinted: Option<u32>) -> &[TemplateSlot] {
         hinted
@@ -750,6 +1247,30 @@ impl TemplateMiner {
         })
     }
 
+    /// What a template started by `content` would look like, without learning it: its masked words
+    /// (`<*>` for every variable part) and the values behind them, with id 0. The readable template of
+    /// a line [`TemplateMiner::match_only`] finds no template for.
+    pub fn describe_novel(&self, content: &str) -> TemplateMatch {
+        MATCH_SCRATCH.with(|cell| {
+            let mut masked = cell.take();
+            masked.fill_with_hint(content, |_| None);
+            let pieces: Vec<String> = masked
+                .slots
+                .iter()
+                .map(|slot| masked.shape(slot).to_string())
+                .collect();
+            let parameters = extract_parameters_with(content, &masked, &pieces);
+            cell.replace(masked);
+            TemplateMatch {
+                template_id: 0,
+                template: pieces.join(" "),
+                parameters,
+                is_new: false,
+                template_changed: false,
+            }
+        })
+    }
+
     fn match_masked(&self, content: &str, masked: &MaskedLine) -> Option<TemplateMatch> {
         let shape_hash = hash_shapes(masked);
         let cached = self
@@ -776,6 +1297,40 @@ impl TemplateMiner {
                 })
                 .collect()
         };
+        if cached.is_none() {
+            // The order of learning: a template with spans, one of the same length, an alignment.
+            let cached_id = self.shape_cache.get(&shape_hash).map(|e| e.template_id);
+            if let Some((id, ranges)) = self.span_candidate(masked, &ids, cached_id) {
+                let template = self.templates.get(&id)?;
+                let mut pieces = Vec::with_capacity(ranges.len());
+                for (index, (slot, range)) in template.slots.iter().zip(&ranges).enumerate() {
+                    let span = template.spans & span_bit(index) != 0;
+                    pieces.push(self.piece(slot, span, masked, &ids, range.start));
+                }
+                return Some(aligned_match(id, content, masked, &pieces, &ranges));
+            }
+            if self.best_candidate(masked, &ids).is_none() {
+                let (id, parts) = self.align_merge(masked, &ids)?;
+                let template = self.templates.get(&id)?;
+                let mut pieces = Vec::with_capacity(parts.len());
+                let mut ranges = Vec::with_capacity(parts.len());
+                for part in &parts {
+                    match part {
+                        Part::Pair(t, l) => {
+                            let slot = template.slots.get(*t)?;
+                            let span = template.spans & span_bit(*t) != 0;
+                            pieces.push(self.piece(slot, span, masked, &ids, *l));
+                            ranges.push(*l..*l + 1);
+                        }
+                        Part::Span(_, l) => {
+                            pieces.push(WILDCARD.to_string());
+                            ranges.push(l.clone());
+                        }
+                    }
+                }
+                return Some(aligned_match(id, content, masked, &pieces, &ranges));
+            }
+        }
         let id = cached.or_else(|| self.best_candidate(masked, &ids))?;
         let template = self.templates.get(&id)?;
         // What the template would become with this line, without storing it.
@@ -816,6 +1371,25 @@ impl TemplateMiner {
             is_new: false,
             template_changed: false,
         })
+    }
+
+    /// What template slot `slot` shows once line slot `index` joined it (match-only).
+    fn piece(
+        &self,
+        slot: &TemplateSlot,
+        span: bool,
+        masked: &MaskedLine,
+        ids: &[u32],
+        index: usize,
+    ) -> String {
+        let current = slot_text(slot, &self.interner);
+        if span || (slot.token != WILDCARD_ID && ids.get(index) == Some(&slot.token)) {
+            return current.to_string();
+        }
+        match masked.slots.get(index) {
+            Some(line_slot) => generalise(current, masked.shape(line_slot)),
+            None => current.to_string(),
+        }
     }
 
     /// The most similar template of the same length that the line may join.
@@ -940,6 +1514,16 @@ impl TemplateMiner {
         if line_class & class::PROTECTED != 0 || index < self.config.prefix_depth {
             return Difference::Forbidden;
         }
+        // `key=` / `key=value`: the same field, once empty (unless the value is an enum).
+        if let Some(value) = filled_value(template_text, line_text)
+            .or_else(|| filled_value(line_text, template_text))
+        {
+            return if is_uppercase_word(trim_word(value)) {
+                Difference::Forbidden
+            } else {
+                Difference::SameKey
+            };
+        }
         // `key=value` words: the same field with another value, unless the value is an enum.
         match (split_key(template_text), split_key(line_text)) {
             (Some((key_a, value_a)), Some((key_b, value_b))) => {
@@ -984,6 +1568,7 @@ impl TemplateMiner {
                 last_used: self.lines,
                 text: String::new(),
                 version: 0,
+                spans: 0,
             },
         );
         self.by_length.entry(length).or_default().push(id);
@@ -1003,6 +1588,7 @@ impl TemplateMiner {
             if let Some(ids) = self.by_length.get_mut(&template.slots.len()) {
                 ids.retain(|&id| id != oldest);
             }
+            self.span_ids.retain(|&id| id != oldest);
             self.evicted += 1;
         }
     }
@@ -1124,7 +1710,8 @@ impl TemplateMiner {
             .by_length
             .values()
             .map(|ids| 24 + 8 + ids.capacity() * 4)
-            .sum();
+            .sum::<usize>()
+            + self.span_ids.capacity() * 4;
         let cache = self.shape_cache.capacity() * (1 + std::mem::size_of::<(u64, CachedShape)>())
             + self.hints.capacity() * 8;
         let scratch = self.scratch.masked.heap_bytes()
@@ -1331,11 +1918,28 @@ fn split_key(text: &str) -> Option<(&str, &str)> {
     (!key.is_empty() && !value.is_empty() && !key.contains(WILDCARD)).then_some((key, value))
 }
 
+/// When `empty` is a field with no value (`key=`, `key:`) and `full` is the same field with one
+/// (`key=42`, `key=<*>,`): the value. An empty value is a value like any other (what varies is
+/// the value, not the field).
+fn filled_value<'a>(empty: &str, full: &'a str) -> Option<&'a str> {
+    let key = empty.strip_suffix(['=', ':'])?;
+    (key.bytes().any(|b| b.is_ascii_alphanumeric()) && !key.contains(WILDCARD))
+        .then(|| full.strip_prefix(empty))
+        .flatten()
+        .filter(|value| !value.is_empty())
+}
+
 /// The display of two texts at one position: equal texts stay, otherwise `<*>` keeps the
 /// punctuation both share around it (`spawned,` + `gone,` -> `<*>,`; `(<*>)` + `<*>` -> `<*>`).
 fn generalise(a: &str, b: &str) -> String {
     if a == b {
         return a.to_string();
+    }
+    // An empty field and a filled one: `key=` + `key=5` -> `key=<*>`.
+    for (empty, full) in [(a, b), (b, a)] {
+        if filled_value(empty, full).is_some() {
+            return format!("{empty}{WILDCARD}");
+        }
     }
     // The same field keeps its name: `name=a,` + `name=b,` -> `name=<*>,`.
     if let (Some((key_a, value_a)), Some((key_b, value_b))) = (split_key(a), split_key(b)) {
@@ -1411,25 +2015,66 @@ fn extract_parameters(
     interner: &Interner,
     out: &mut Vec<std::ops::Range<usize>>,
 ) {
+    // The hot path of known lines: `extract_slot` is inlined into this loop (a call cost ~5%).
     for (slot, line_slot) in slots.iter().zip(&masked.slots) {
-        let start = line_slot.text_start as usize;
-        let pattern = if slot.token == WILDCARD_ID {
-            if slot.display == WILDCARD_ID {
-                out.push(start..line_slot.text_end as usize);
-                continue;
-            }
-            slot.display
-        } else if interner.flags(slot.token) & class::PARTIAL != 0 {
-            slot.token
-        } else {
+        extract_slot(content, line_slot, slot, interner, out);
+    }
+}
+
+/// The values behind one template slot at one line slot.
+#[inline(always)]
+fn extract_slot(
+    content: &str,
+    line_slot: &Slot,
+    slot: &TemplateSlot,
+    interner: &Interner,
+    out: &mut Vec<std::ops::Range<usize>>,
+) {
+    let start = line_slot.text_start as usize;
+    let pattern = if slot.token == WILDCARD_ID {
+        if slot.display == WILDCARD_ID {
+            out.push(start..line_slot.text_end as usize);
+            return;
+        }
+        slot.display
+    } else if interner.flags(slot.token) & class::PARTIAL != 0 {
+        slot.token
+    } else {
+        return;
+    };
+    let text = slot_source(content, line_slot);
+    let hole = interner.hole(pattern);
+    if hole == NO_SINGLE_HOLE {
+        match_pattern(interner.text(pattern), text, start, out);
+    } else {
+        match_single_hole(interner.text(pattern), hole as usize, text, start, out);
+    }
+}
+
+/// [`extract_parameters`] for a template with variable spans, given the line slots each template
+/// slot covers: a span's value is the text from its first line slot to its last.
+fn extract_aligned(
+    content: &str,
+    masked: &MaskedLine,
+    template: &Template,
+    ranges: &[std::ops::Range<usize>],
+    interner: &Interner,
+    out: &mut Vec<std::ops::Range<usize>>,
+) {
+    for (index, (slot, range)) in template.slots.iter().zip(ranges).enumerate() {
+        let (Some(first), Some(last)) = (
+            masked.slots.get(range.start),
+            range
+                .end
+                .checked_sub(1)
+                .and_then(|end| masked.slots.get(end)),
+        ) else {
             continue;
         };
-        let text = slot_source(content, line_slot);
-        let hole = interner.hole(pattern);
-        if hole == NO_SINGLE_HOLE {
-            match_pattern(interner.text(pattern), text, start, out);
+        if template.spans & span_bit(index) != 0 && range.len() > 1 {
+            out.push(first.text_start as usize..last.text_end as usize);
         } else {
-            match_single_hole(interner.text(pattern), hole as usize, text, start, out);
+            extract_slot(content, first, slot, interner, out);
         }
     }
 }
@@ -1490,6 +2135,44 @@ fn extract_parameters_with(content: &str, masked: &MaskedLine, pieces: &[String]
         }
     }
     spans_to_strings(content, &spans)
+}
+
+/// The match-only result of a line joining template `id` through an alignment: the template's
+/// pieces and, per piece, the line slots it covers (a span's value runs from the first to the last).
+fn aligned_match(
+    id: u32,
+    content: &str,
+    masked: &MaskedLine,
+    pieces: &[String],
+    ranges: &[std::ops::Range<usize>],
+) -> TemplateMatch {
+    let mut spans = Vec::new();
+    for (piece, range) in pieces.iter().zip(ranges) {
+        let (Some(first), Some(last)) = (
+            masked.slots.get(range.start),
+            range
+                .end
+                .checked_sub(1)
+                .and_then(|end| masked.slots.get(end)),
+        ) else {
+            continue;
+        };
+        let start = first.text_start as usize;
+        if range.len() > 1 {
+            spans.push(start..last.text_end as usize);
+        } else if piece == WILDCARD {
+            spans.push(start..first.text_end as usize);
+        } else if has_wildcard(piece) {
+            match_pattern(piece, slot_source(content, first), start, &mut spans);
+        }
+    }
+    TemplateMatch {
+        template_id: id,
+        template: pieces.join(" "),
+        parameters: spans_to_strings(content, &spans),
+        is_new: false,
+        template_changed: false,
+    }
 }
 
 /// `text.contains("<*>")`, without building a substring searcher.
@@ -1682,6 +2365,9 @@ struct SlotState {
     word: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     display: Option<String>,
+    /// A variable span (one or more line slots).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    span: bool,
 }
 
 impl From<TemplateMiner> for MinerState {
@@ -1696,11 +2382,13 @@ impl From<TemplateMiner> for MinerState {
                 slots: template
                     .slots
                     .iter()
-                    .map(|slot| SlotState {
+                    .enumerate()
+                    .map(|(index, slot)| SlotState {
                         word: (slot.token != WILDCARD_ID)
                             .then(|| miner.interner.text(slot.token).to_string()),
                         display: (slot.token == WILDCARD_ID && slot.display != WILDCARD_ID)
                             .then(|| miner.interner.text(slot.display).to_string()),
+                        span: template.spans & span_bit(index) != 0,
                     })
                     .collect(),
             })
@@ -1749,11 +2437,21 @@ impl From<MinerState> for TemplateMiner {
                 })
                 .collect();
             let text = render(&slots, &miner.interner);
-            miner
-                .by_length
-                .entry(slots.len())
-                .or_default()
-                .push(saved.id);
+            let spans = saved
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, slot)| slot.span)
+                .fold(0u64, |bits, (index, _)| bits | span_bit(index));
+            if spans == 0 {
+                miner
+                    .by_length
+                    .entry(slots.len())
+                    .or_default()
+                    .push(saved.id);
+            } else if let Err(at) = miner.span_ids.binary_search(&saved.id) {
+                miner.span_ids.insert(at, saved.id);
+            }
             miner.templates.insert(
                 saved.id,
                 Template {
@@ -1763,6 +2461,7 @@ impl From<MinerState> for TemplateMiner {
                     last_used: saved.last_used,
                     text,
                     version: 0,
+                    spans,
                 },
             );
         }
@@ -1816,6 +2515,28 @@ mod tests {
     }
 
     #[test]
+    fn a_novel_line_is_described_as_the_template_it_would_start() {
+        let mut miner = miner();
+        miner.learn("PacketResponder 1 for block blk_38865049064139660 terminating");
+        for line in [
+            "Component (HWID=1973) is ambient=30 at (/var/lib/x):",
+            "Verification succeeded for blk_-6952295868487656571",
+            "",
+        ] {
+            assert!(miner.match_only(line).is_none() || line.is_empty());
+            let described = miner.describe_novel(line);
+            let learned = miner.clone().learn(line);
+            assert_eq!(described.template_id, 0);
+            assert_eq!(described.template, learned.template, "{line:?}");
+            assert_eq!(described.parameters, learned.parameters, "{line:?}");
+        }
+        assert!(!miner
+            .describe_novel("Verification succeeded for blk_1")
+            .template
+            .is_empty());
+    }
+
+    #[test]
     fn partial_tokens_give_parameters() {
         let mut miner = miner();
         let matched = miner.learn("Component (HWID=1973) is ambient=30 at (/var/lib/x):");
@@ -1837,6 +2558,134 @@ mod tests {
             three.parameters,
             ["10.250.18.114:50010", "blk_1 blk_2 blk_-3"]
         );
+    }
+
+    /// Synthetic (no Loghub line): one event whose variable part is a list of 1, 2 or 3 entries
+    /// (a bracketed list, a trailing frame list) keeps one template in either order, its values
+    /// are the whole span, and `match_only` agrees with learning, also after a reload; events
+    /// with other constant words do not merge.
+    #[test]
+    fn variable_spans_of_different_lengths_share_a_template() {
+        let lists = [
+            "[com.example.Pool.run]",
+            "[com.example.Pool.run com.example.Task.call]",
+            "[com.example.Pool.run com.example.Task.call com.example.Main.main]",
+        ];
+        for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
+            let mut miner = miner();
+            let mut ids = Vec::new();
+            for &index in &order {
+                let line = format!(
+                    "Recovering frames {} for worker w-7 after 3 tries",
+                    lists[index]
+                );
+                let learned = miner.learn(&line);
+                ids.push(learned.template_id);
+            }
+            assert!(
+                ids.iter().all(|&id| id == ids[0]),
+                "{order:?}: {:?}",
+                miner.templates()
+            );
+            let called = [
+                "Skipped 30 frames called by com.a.B.c:1",
+                "Skipped 12 frames called by com.a.B.c:1 com.d.E.f:2",
+                "Skipped 7 frames called by com.a.B.c:1 com.d.E.f:2 com.g.H.i:3",
+            ];
+            let called_ids: Vec<u32> = called
+                .iter()
+                .map(|line| miner.learn(line).template_id)
+                .collect();
+            assert!(
+                called_ids.iter().all(|&id| id == called_ids[0]),
+                "{:?}",
+                miner.templates()
+            );
+            assert_ne!(called_ids[0], ids[0]);
+            // Other constant words: other events.
+            let other = miner
+                .learn("Recovering frames [com.example.Pool.run] from worker w-7 after 3 tries");
+            assert_ne!(other.template_id, ids[0]);
+            let dropped = miner.learn("Dropping frames [com.example.Pool.run com.example.Task.call] for worker w-7 after 3 tries");
+            assert_ne!(dropped.template_id, ids[0]);
+            // `-` is an empty value inside a span; a marker (`****`) is not a value.
+            let full = miner
+                .learn("Handled request [req-a1b2 user-7 - - -] in 5 steps of the main pipeline");
+            let empty = miner.learn("Handled request [-] in 5 steps of the main pipeline");
+            assert_eq!(
+                full.template_id,
+                empty.template_id,
+                "{:?}",
+                miner.templates()
+            );
+            let speeds = miner.learn("Sensor speeds ( 3552 3534 3375 ) now");
+            let failed = miner.learn("Sensor speeds ( 3552 **** 3375 ) now");
+            assert_ne!(speeds.template_id, failed.template_id);
+            let reloaded = reloaded(&miner);
+            for list in &lists {
+                let line = format!("Recovering frames {list} for worker w-7 after 3 tries");
+                let learned = miner.clone().learn(&line);
+                for copy in [&miner, &reloaded] {
+                    let matched = copy.match_only(&line).expect("a known event");
+                    assert_eq!(matched.template_id, learned.template_id, "{line}");
+                    assert_eq!(matched.template, learned.template, "{line}");
+                    assert_eq!(matched.parameters, learned.parameters, "{line}");
+                    assert!(
+                        matched.parameters.iter().any(|p| p.starts_with("[com")),
+                        "{matched:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Synthetic renderings of one event (no Loghub line): a value with or without its unit,
+    /// another unit, an empty value, a date written two ways; each lands in one template, while
+    /// events that differ in a word do not merge.
+    #[test]
+    fn one_event_rendered_differently_keeps_one_template() {
+        let mut miner = miner();
+        let took: Vec<u32> = [
+            "Took 1.5 seconds to build the index",
+            "Took 90 ms to build the index",
+            "Took 12ms to build the index",
+            "Took 3 minutes to build the index",
+        ]
+        .iter()
+        .map(|line| miner.learn(line).template_id)
+        .collect();
+        assert!(took.iter().all(|&id| id == took[0]), "{took:?}");
+        let matched = miner.learn("Took 2 hours to build the index");
+        assert_eq!(matched.template_id, took[0]);
+        assert_eq!(matched.template, "Took <*> to build the index");
+        assert_eq!(matched.parameters, ["2 hours"]);
+
+        let copied = miner.learn("Copied 300 bytes in 5 ms");
+        let copied_kb = miner.learn("Copied 2 KB in 1 seconds");
+        assert_eq!(copied.template_id, copied_kb.template_id);
+
+        let empty = miner.learn("Set option name= for peer x");
+        let filled = miner.learn("Set option name=fast for peer x");
+        assert_eq!(empty.template_id, filled.template_id);
+        assert_eq!(filled.template, "Set option name=<*> for peer x");
+        assert_eq!(filled.parameters, ["fast"]);
+        let again = miner.learn("Set option name= for peer x");
+        assert_eq!(again.template_id, empty.template_id);
+        assert_eq!(again.parameters, [""]);
+
+        let dated = miner.learn("Backup finished at Jul 1 09:00:55 2017 on disk");
+        let iso = miner.learn("Backup finished at 2017-07-01 09:00:55 on disk");
+        assert_eq!(dated.template_id, iso.template_id);
+
+        // Different events stay apart.
+        let destroy = miner.learn("Took 1.5 seconds to destroy the index");
+        assert_ne!(destroy.template_id, took[0]);
+        let started = miner.learn("Server started in 5 ms");
+        let stopped = miner.learn("Server stopped in 5 ms");
+        assert_ne!(started.template_id, stopped.template_id);
+        let blank = miner.learn("Switch mode= on link y");
+        let upper = miner.learn("Switch mode=FAST on link y");
+        assert_ne!(blank.template_id, upper.template_id, "an enum value");
     }
 
     #[test]

@@ -10,14 +10,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::ensemble::{Profile, Scorer, Student, TeacherView, COMMON_TEMPLATE_SHARE};
+use crate::model::ensemble::{
+    Profile, Scorer, Student, TeacherView, COMMON_TEMPLATE_SHARE, NORMAL_RULE_SHARE,
+};
 use crate::model::features::{feature_vector, level_rank, method_class, RawFeatures};
 use crate::model::infer::{SessionState, TokenScore};
+use crate::model::novelty::{known_key, novel_key, RarityKey, RecentRarity};
 use crate::model::rules::{CustomRule, RuleCategory, RuleHit, RuleInput, RuleSet};
-use crate::model::shape::{count_vector, CountVector, SessionShape};
+use crate::model::shape::{
+    count_vector, CountVector, SessionShape, RARE_SESSION_SHARE, RECURRING_SHAPE_SUPPORT,
+};
 use crate::model::transformer::UNK;
 use crate::model::vocab::GlobalVocab;
-use crate::parse::{Header, HeaderParser, LogFormat, MinerConfig, TemplateMatch, TemplateMiner};
+use crate::parse::{
+    Header, HeaderCounts, HeaderParser, LogFormat, MinerConfig, TemplateMatch, TemplateMiner,
+};
 use crate::store::{project_blob, Store, Write};
 use crate::tenant::keys::KeyHash;
 use crate::tenant::session::{Session, SessionTable, MAX_SESSION_TOKENS};
@@ -63,6 +70,15 @@ pub struct ProjectRecord {
     pub warmup_threshold: u64,
     /// Header format.
     pub format: LogFormat,
+    /// User header format string (logparser convention); wins over `format` when set.
+    #[serde(default)]
+    pub log_format: Option<String>,
+    /// Lines whose header did not match the format.
+    #[serde(default)]
+    pub header_unmatched: u64,
+    /// Of those, lines whose message the header fallback still found.
+    #[serde(default)]
+    pub header_recovered: u64,
     /// Session pattern.
     pub session_pattern: Option<String>,
     /// Custom rules.
@@ -120,6 +136,13 @@ pub struct Samples {
     pub rule_counts: HashMap<String, u64>,
     /// Warmup lines counted for rule shares.
     pub warmup_lines: u64,
+    /// Warmup sessions (and stream chunks, for lines without a session) each rule fired in.
+    #[serde(default)]
+    pub rule_sessions: HashMap<String, u64>,
+    /// Warmup stream chunks (runs of [`STREAM_CHUNK`] lines without a session) begun: the sessions
+    /// of a log that has none, for the rules' evidence.
+    #[serde(default)]
+    pub warmup_stream_chunks: u32,
     /// Complete sessions holding each template (for the missing-template profile).
     pub template_presence: HashMap<u32, u32>,
     /// Complete sessions counted in `template_presence`.
@@ -145,6 +168,21 @@ pub struct Samples {
 
 /// Most complete-session count vectors kept for the shape model.
 const MAX_SHAPES: usize = 20_000;
+
+/// Warmup lines needed before any rule is discounted as common in the project: the discount is
+/// scaled on a share of [`NORMAL_RULE_SHARE`] of the lines, which cannot be told from a one-off with
+/// fewer than `1 / NORMAL_RULE_SHARE` lines (one hit in fewer lines already reads as that share).
+pub const MIN_RULE_LINES: u64 = (1.0 / NORMAL_RULE_SHARE) as u64;
+
+/// Distinct warmup sessions (or stream chunks) a rule must fire in before it is discounted, out of
+/// `sessions` seen: at least [`RECURRING_SHAPE_SUPPORT`] (the fewest independent sessions in which a
+/// behaviour recurs rather than being one incident), and at least [`RARE_SESSION_SHARE`] of them
+/// (the share of anomalous sessions an unlabelled warmup may hold: hits confined to fewer sessions
+/// may all come from the anomalous ones).
+pub fn min_rule_sessions(sessions: u64) -> u64 {
+    let share = (RARE_SESSION_SHARE as f64 * sessions as f64).ceil() as u64;
+    share.max(u64::from(RECURRING_SHAPE_SUPPORT))
+}
 
 impl Samples {
     fn push_sequence(&mut self, seq: StoredSequence, cap: usize) {
@@ -230,9 +268,18 @@ impl Samples {
     /// The warmup profile with an already fitted shape.
     fn profile_with(&self, shape: SessionShape) -> Profile {
         let lines = self.warmup_lines.max(1) as f32;
+        // A rule's normal share is only known on evidence (see `MIN_RULE_LINES` and
+        // `min_rule_sessions`); until then it fires at full severity.
+        let needed = min_rule_sessions(
+            u64::from(self.warmup_sessions) + u64::from(self.warmup_stream_chunks),
+        );
         let rule_share = self
             .rule_counts
             .iter()
+            .filter(|(k, _)| {
+                self.warmup_lines >= MIN_RULE_LINES
+                    && self.rule_sessions.get(*k).copied().unwrap_or(0) >= needed
+            })
             .map(|(k, &v)| (k.clone(), v as f32 / lines))
             .collect();
         let n = self.complete_sessions as usize;
@@ -269,8 +316,13 @@ struct Prepared {
     token: u32,
     unknown: bool,
     novelty: f32,
+    /// Whether the line's template, unknown to the project's miner, has become common in recent
+    /// sessions (novelty that wore off).
+    worn_off: bool,
     raw: RawFeatures,
     hits: Vec<RuleHit>,
+    /// The mined text of a line no template matched (its template is shown as this, masked).
+    novel_text: Option<String>,
 }
 
 /// Everything a project holds in memory.
@@ -280,6 +332,8 @@ pub struct ProjectState {
     /// Hash of the current key.
     pub key_hash: KeyHash,
     parser: HeaderParser,
+    /// The record's header counts when the parser was built (the parser counts from zero).
+    header_base: HeaderCounts,
     session_regex: Option<Regex>,
     rules: RuleSet,
     /// The template miner.
@@ -322,6 +376,14 @@ pub struct ProjectState {
     pub deleted: bool,
     /// The teacher scores even once a student is trained ([`Config::ablation_teacher_scores`]).
     teacher_scores: bool,
+    /// Templates of active-phase lines that no project template matches (the project's miner only
+    /// matches once a student serves): they tell one new event type from another.
+    novel_miner: TemplateMiner,
+    /// Rarity over recent closed active sessions (novelty that wears off), with the generation of
+    /// the student it was started for.
+    recent: Option<(u64, RecentRarity)>,
+    /// Sessions found idle past the timeout while a batch was prepared, closed after it.
+    idle_closed: Vec<Session>,
 }
 
 /// Read-only context a line is processed with.
@@ -353,6 +415,7 @@ impl ProjectState {
                 ..MinerConfig::default()
             })
         });
+        let novel_config = miner.config().clone();
         // Seeded by the name, not the random id, so a replay is deterministic under the seed.
         let seed = config.seed ^ fxhash(&record.name);
         let template_counts = miner
@@ -361,7 +424,11 @@ impl ProjectState {
             .map(|t| (t.id, t.count))
             .collect();
         Ok(Self {
-            parser: HeaderParser::new(record.format),
+            parser: HeaderParser::from_settings(record.format, record.log_format.as_deref())?,
+            header_base: HeaderCounts {
+                unmatched: record.header_unmatched,
+                recovered: record.header_recovered,
+            },
             session_regex,
             rules,
             miner,
@@ -385,6 +452,9 @@ impl ProjectState {
             shape_cache: None,
             deleted: false,
             teacher_scores: config.ablation_teacher_scores,
+            novel_miner: TemplateMiner::new(novel_config),
+            recent: None,
+            idle_closed: Vec::new(),
             key_hash,
             record,
         })
@@ -662,6 +732,9 @@ impl ProjectState {
         for rec in records {
             prepared.push(self.prepare(ctx, &scorer, phase, rec, &mut slots, &mut slot_of));
         }
+        for s in std::mem::take(&mut self.idle_closed) {
+            verdicts.extend(self.close(s, CloseReason::Expired, &scorer, phase));
+        }
 
         // 2. The sequence model, one batched step per round (a round holds at most one line per session).
         let mut scores: Vec<Option<TokenScore>> = vec![None; prepared.len()];
@@ -746,7 +819,7 @@ impl ProjectState {
                 Some(s) if !teacher_unknown => thresholds.sequence_nll.calibrate(s.nll),
                 _ => p.novelty,
             };
-            let mut rules = if p.template.is_none() && phase == Phase::Active {
+            let mut rules = if p.template.is_none() && phase == Phase::Active && !p.worn_off {
                 profile.rules_score_novel(&p.hits)
             } else {
                 profile.rules_score(&p.hits)
@@ -784,14 +857,20 @@ impl ProjectState {
                 rules,
             };
             let anomaly_score = sequence.max(forest).max(rules);
-            let is_anomaly = anomaly_score >= ctx.config.anomaly_threshold as f32;
-            let mut reasons =
+            let cut = ctx.config.anomaly_threshold as f32;
+            let is_anomaly = anomaly_score >= cut;
+            // Flagged for more than the novelty of an unmatched template: the session is not in
+            // ordinary company (see `model::novelty`).
+            let flagged_known =
+                forest >= cut || rules >= cut || (sequence >= cut && p.template.is_some());
+            let (mut reasons, mut cause) =
                 self.reasons(&p, score.as_ref(), &components, &scorer, ctx.vocab, profile);
             if taint_only {
                 reasons.insert(
                     0,
                     "client already matched a web-attack rule in this session".to_string(),
                 );
+                cause = Some("attack_session".to_string());
             }
             let expected = score
                 .as_ref()
@@ -806,6 +885,9 @@ impl ProjectState {
                     if is_anomaly {
                         s.anomalous_lines += 1;
                     }
+                    if flagged_known {
+                        s.flagged_known += 1;
+                    }
                     if let Some(sc) = &score {
                         s.nll_sum += sc.nll;
                     }
@@ -814,7 +896,14 @@ impl ProjectState {
             }
             let (template_id, template, parameters) = match p.template {
                 Some(t) => (t.template_id, t.template, t.parameters),
-                None => (0, String::new(), Vec::new()),
+                None => {
+                    // A line no template matches (active phase) still shows what it is: its
+                    // masked text, as the miner would start a template with it.
+                    let novel = self
+                        .miner
+                        .describe_novel(p.novel_text.as_deref().unwrap_or(""));
+                    (0, novel.template, novel.parameters)
+                }
             };
             let _ = p.line_len;
             out.push(Detection {
@@ -840,6 +929,7 @@ impl ProjectState {
                 matched_rules: p.hits.iter().map(|h| h.rule.clone()).collect(),
                 unknown_template_ratio: unknown_ratio,
                 truncated: p.truncated,
+                cause,
             });
         }
         // Log counts in the results are per line: fix them up from the final count backwards.
@@ -899,6 +989,9 @@ impl ProjectState {
     ) -> Prepared {
         let (line, truncated) = truncate(&rec.log_line, ctx.config.max_line_bytes);
         let header: Header = self.parser.parse(line);
+        let counts = self.parser.header_counts();
+        self.record.header_unmatched = self.header_base.unmatched + counts.unmatched;
+        self.record.header_recovered = self.header_base.recovered + counts.recovered;
         let timestamp = header
             .timestamp
             .filter(|t| t.is_finite())
@@ -911,7 +1004,9 @@ impl ProjectState {
         // Templates are mined from the first MAX_MINED_BYTES of the message: a template's cost grows
         // with its length, and distinct lines at the 64 KiB line cap made each kept template cost ~10 MB.
         let (mined, _) = truncate(&header.content, MAX_MINED_BYTES);
-        let template = if phase == Phase::Active {
+        // A line cut at the line-length cap is matched, never learned: its cut-off text would become
+        // a template of the project and, at its training, a token of the shared teacher's vocabulary.
+        let template = if phase == Phase::Active || truncated {
             self.miner.match_only(mined)
         } else {
             Some(self.miner.learn(mined))
@@ -933,6 +1028,9 @@ impl ProjectState {
             self.record.active_logs += 1;
             if template.is_none() {
                 self.record.novel_logs += 1;
+            }
+            // (Truncated lines are never learned at a retraining either.)
+            if template.is_none() && !truncated {
                 if let Some((collected, dirty)) = self.collection() {
                     if collected.pending_novel.len() < MAX_PENDING_NOVEL {
                         collected.pending_novel.push_back(mined.to_string());
@@ -943,6 +1041,7 @@ impl ProjectState {
         }
         // Novelty, used where no sequence model knows the template: a brand-new template once the
         // project's template set has settled.
+        let novel_text = template.is_none().then(|| mined.to_string());
         let is_new = template.as_ref().is_some_and(|t| t.is_new) || template.is_none();
         let novelty = if is_new && self.record.log_count >= 200 {
             let rate = before as f32 / self.record.log_count as f32;
@@ -950,6 +1049,15 @@ impl ProjectState {
         } else {
             0.0
         };
+        // A line no project template matches is told apart from other such lines by its own
+        // template, and is no news once that template is common in recent ordinary sessions.
+        let novel_id = (phase == Phase::Active && template.is_none())
+            .then(|| self.novel_miner.learn(mined).template_id);
+        let worn_off = novel_id.is_some_and(|id| {
+            self.recent_rarity(scorer)
+                .is_some_and(|r| r.is_common(novel_key(id)))
+        });
+        let novelty = if worn_off { 0.0 } else { novelty };
 
         let session = rec
             .session_id
@@ -992,6 +1100,20 @@ impl ProjectState {
             samples.warmup_lines += 1;
             for h in &hits {
                 *samples.rule_counts.entry(h.rule.clone()).or_insert(0) += 1;
+            }
+        }
+
+        // A session idle past the timeout is over even when its next line comes in the same batch
+        // (the expiry check runs between batches, and a batch of a quiet log spans hours): it is
+        // closed (judged after the batch is prepared) and the line starts a new session. A session
+        // already stepped in this batch keeps its model slot and goes on.
+        if key != STREAM && !slot_of.contains_key(&key) {
+            let idle = self
+                .sessions
+                .get_mut(&key)
+                .is_some_and(|s| timestamp - s.last_time > ctx.config.session_idle_timeout_secs);
+            if let Some(s) = idle.then(|| self.sessions.remove(&key)).flatten() {
+                self.idle_closed.push(s);
             }
         }
 
@@ -1049,18 +1171,30 @@ impl ProjectState {
         // Record the template in the session; long sessions and the stream are cut into chunks.
         let mut chunk = None;
         if let Some(s) = self.sessions.get_mut(&key) {
-            if let (true, Some(samples)) = (
-                phase != Phase::Active && key != STREAM,
-                self.samples.as_mut(),
-            ) {
-                if s.lines == 1 {
-                    samples.warmup_sessions += 1;
+            if let (true, Some(samples)) = (phase != Phase::Active, self.samples.as_mut()) {
+                if key != STREAM {
+                    if s.lines == 1 {
+                        samples.warmup_sessions += 1;
+                    }
+                    if !s.templates.contains(&local) {
+                        *samples.warmup_template_sessions.entry(local).or_insert(0) += 1;
+                    }
+                } else if s.templates.is_empty() {
+                    samples.warmup_stream_chunks += 1;
                 }
-                if !s.templates.contains(&local) {
-                    *samples.warmup_template_sessions.entry(local).or_insert(0) += 1;
+                for h in &hits {
+                    if !s.rules_seen.contains(&h.rule) {
+                        s.rules_seen.push(h.rule.clone());
+                        *samples.rule_sessions.entry(h.rule.clone()).or_insert(0) += 1;
+                    }
                 }
             }
             s.templates.push(local);
+            if let Some(id) = novel_id {
+                if s.novel.len() < MAX_SESSION_TOKENS && !s.novel.contains(&id) {
+                    s.novel.push(id);
+                }
+            }
             let cap = if key == STREAM {
                 STREAM_CHUNK
             } else {
@@ -1068,6 +1202,10 @@ impl ProjectState {
             };
             if s.templates.len() >= cap {
                 chunk = Some(std::mem::take(&mut s.templates));
+                if key == STREAM {
+                    // The next chunk of the stream is a new pseudo-session for the rules' evidence.
+                    s.rules_seen.clear();
+                }
             }
         }
         if let (Some(templates), Some((collected, dirty))) = (chunk, self.collection()) {
@@ -1137,8 +1275,10 @@ impl ProjectState {
             token,
             unknown,
             novelty,
+            worn_off,
             raw,
             hits,
+            novel_text,
         }
     }
 
@@ -1222,10 +1362,16 @@ impl ProjectState {
         scorer: &Scorer<'_>,
         vocab: &GlobalVocab,
         profile: &Profile,
-    ) -> Vec<String> {
-        let mut reasons: Vec<(f32, String)> = Vec::new();
+    ) -> (Vec<String>, Option<String>) {
+        // (weight, kind, words): the kind of the strongest reason is the line's cause.
+        let mut reasons: Vec<(f32, String, String)> = Vec::new();
         if p.template.is_none() {
-            reasons.push((1.0, "template never seen before (novel)".into()));
+            let why = if p.worn_off {
+                "template never seen before (novel), now common in recent ordinary sessions"
+            } else {
+                "template never seen before (novel)"
+            };
+            reasons.push((1.0, "novel_template".into(), why.into()));
         }
         if c.sequence >= 0.5 {
             match score {
@@ -1243,6 +1389,7 @@ impl ProjectState {
                         .unwrap_or_default();
                     reasons.push((
                         c.sequence,
+                        "sequence".into(),
                         format!(
                             "unexpected template in this session (p={:.4}, rank {}){exp}",
                             s.prob, s.rank
@@ -1251,6 +1398,7 @@ impl ProjectState {
                 }
                 _ => reasons.push((
                     c.sequence,
+                    "new_template".into(),
                     "new template after the project's templates had settled".into(),
                 )),
             }
@@ -1258,6 +1406,7 @@ impl ProjectState {
         if c.isolation_forest >= 0.5 {
             reasons.push((
                 c.isolation_forest,
+                "isolation_forest".into(),
                 "unusual features (isolation forest)".into(),
             ));
         }
@@ -1272,14 +1421,20 @@ impl ProjectState {
             };
             reasons.push((
                 weight,
+                format!("rule:{}", h.rule),
                 format!("rule {} matched: {}{note}", h.rule, h.evidence),
             ));
         }
         if p.truncated {
-            reasons.push((0.0, format!("line truncated to {} bytes", p.line_len)));
+            reasons.push((
+                0.0,
+                "truncated".into(),
+                format!("line truncated to {} bytes", p.line_len),
+            ));
         }
         reasons.sort_by(|a, b| b.0.total_cmp(&a.0));
-        reasons.into_iter().map(|(_, r)| r).collect()
+        let cause = reasons.first().map(|r| r.1.clone());
+        (reasons.into_iter().map(|(_, _, r)| r).collect(), cause)
     }
 
     fn expire(
@@ -1349,25 +1504,37 @@ impl ProjectState {
             }
         };
         let present: HashSet<u32> = s.templates.iter().copied().collect();
-        let judged = if whole && profile.shape.is_ready() {
+        // A session still open at the end of the input was cut, not finished: what it holds is
+        // evidence (a rare or never-seen event), what it lacks or how it ends is not.
+        let cut = reason == CloseReason::EndOfInput;
+        let mut judged = if whole && profile.shape.is_ready() {
             profile.shape.judge(&s.templates)
         } else {
             Default::default()
         };
+        if cut {
+            judged.missing.clear();
+            judged.broken.clear();
+        }
         // A surprising end is a sign of a session that stopped early, unless the session holds exactly
         // what many complete warmup sessions hold: then only the order of its last events is unusual,
         // and the model is not asked.
         let thresholds = *scorer.thresholds();
         let generation = scorer.generation();
         let end_score = match (scorer.seq(), &s.cache) {
-            (Some(seq), Some((g, st))) if *g == generation && whole && !judged.recurring => {
+            (Some(seq), Some((g, st)))
+                if *g == generation && whole && !cut && !judged.recurring =>
+            {
                 thresholds.end_nll.calibrate(seq.end_of_session(st).nll)
             }
             _ => 0.0,
         };
+        if phase == Phase::Active && whole && profile.shape.is_ready() {
+            self.wear_off(&s, &mut judged, end_score, scorer);
+        }
         let missing_ids: Vec<u32> = if profile.shape.is_ready() {
             judged.missing.clone()
-        } else if whole && profile.complete_sessions >= MIN_PROFILE_SESSIONS {
+        } else if whole && !cut && profile.complete_sessions >= MIN_PROFILE_SESSIONS {
             profile
                 .common_templates
                 .iter()
@@ -1390,8 +1557,14 @@ impl ProjectState {
         let missing: Vec<String> = missing_ids.iter().map(|&t| text(t)).collect();
         let mut shape_score = 0.0f32;
         let mut reasons = Vec::new();
+        let mut cause: Option<&str> = None;
+        if end_score >= 0.5 {
+            cause = Some("end_surprise");
+            reasons.push("session ended where normal sessions do not".to_string());
+        }
         for &t in &judged.rare {
             shape_score = shape_score.max(RARE_SHAPE_SCORE);
+            cause = cause.or(Some("rare_template"));
             let held = profile.shape.presence.get(&t).copied().unwrap_or(0);
             reasons.push(format!(
                 "holds \"{}\", which only {held} of {} normal sessions hold",
@@ -1401,12 +1574,14 @@ impl ProjectState {
         }
         if !missing.is_empty() {
             shape_score = shape_score.max(MISSING_SHAPE_SCORE);
+            cause = cause.or(Some("missing_template"));
         }
         for m in &missing {
             reasons.push(format!("missing \"{m}\", which nearly every session has"));
         }
         for &(a, ca, b, cb) in judged.broken.iter().take(3) {
             shape_score = shape_score.max(BROKEN_SHAPE_SCORE);
+            cause = cause.or(Some("broken_tie"));
             reasons.push(format!(
                 "{ca} x \"{}\" but {cb} x \"{}\" (equal in nearly every session)",
                 text(a),
@@ -1416,8 +1591,10 @@ impl ProjectState {
         let anomaly_score = end_score.max(shape_score);
         let threshold = 0.5f32;
         let is_anomaly = anomaly_score >= threshold;
-        if end_score >= 0.5 {
-            reasons.insert(0, "session ended where normal sessions do not".to_string());
+        if cut {
+            reasons.push(
+                "still open at the end of the input: cut, judged only on what it holds".to_string(),
+            );
         }
         Some(SessionVerdict {
             project_id: self.record.id.clone(),
@@ -1434,7 +1611,62 @@ impl ProjectState {
             missing_templates: missing,
             reasons,
             timestamp: s.last_time,
+            open_at_end_of_input: cut,
+            cause: cause.map(str::to_string),
         })
+    }
+
+    /// The rarity window of the serving student (`None` while the teacher scores or the shape is not
+    /// ready), started at the first call with the number of warmup sessions as its width.
+    fn recent_rarity(&mut self, scorer: &Scorer<'_>) -> Option<&mut RecentRarity> {
+        let Scorer::Student(st) = scorer else {
+            return None;
+        };
+        let shape = &st.profile.shape;
+        if !shape.is_ready() {
+            return None;
+        }
+        let window = shape.seen_sessions.max(shape.sessions);
+        Some(
+            &mut self
+                .recent
+                .get_or_insert_with(|| (st.generation, RecentRarity::new(window)))
+                .1,
+        )
+    }
+
+    /// Novelty that wears off, at a session's close: its rare templates that are common over the
+    /// recent window are no longer rare, then the session takes its place in the window, vouching
+    /// for its rare templates when it is in ordinary company (nothing else wrong). Judged before it
+    /// is recorded, so a session never excuses itself.
+    fn wear_off(
+        &mut self,
+        s: &Session,
+        judged: &mut crate::model::shape::ShapeJudgement,
+        end_score: f32,
+        scorer: &Scorer<'_>,
+    ) {
+        let Some(recent) = self.recent_rarity(scorer) else {
+            return;
+        };
+        let keys: Vec<RarityKey> = judged
+            .rare
+            .iter()
+            .flat_map(|&t| match t {
+                // Unmatched lines: the session's own novel templates.
+                0 => s.novel.iter().map(|&n| novel_key(n)).collect::<Vec<_>>(),
+                t => vec![known_key(t)],
+            })
+            .collect();
+        let ordinary = judged.missing.is_empty()
+            && judged.broken.is_empty()
+            && end_score < 0.5
+            && s.flagged_known == 0;
+        judged.rare.retain(|&t| match t {
+            0 => s.novel.is_empty() || !s.novel.iter().all(|&n| recent.is_common(novel_key(n))),
+            t => !recent.is_common(known_key(t)),
+        });
+        recent.record(if ordinary { keys } else { Vec::new() });
     }
 
     fn queue_verdicts(&mut self, verdicts: &[SessionVerdict]) {
@@ -1446,11 +1678,14 @@ impl ProjectState {
         }
     }
 
-    /// Closes sessions on the host's request (`None`: all of them, as at the end of input).
+    /// Closes sessions on the host's request (`None`: all of them, as at the end of input). At the
+    /// end of input, sessions idle past `idle_timeout` (log time) finished and close as expired; the
+    /// others were cut ([`CloseReason::EndOfInput`]).
     pub fn close_sessions(
         &mut self,
         teacher: &TeacherView,
         id: Option<&str>,
+        idle_timeout: f64,
     ) -> Vec<SessionVerdict> {
         let phase = self.phase();
         let student = if phase == Phase::Active && !self.teacher_scores {
@@ -1462,19 +1697,29 @@ impl ProjectState {
             Some(s) => Scorer::Student(s),
             None => Scorer::Teacher(teacher),
         };
-        let (sessions, reason) = match id {
-            Some(id) => (
+        let mut closing: Vec<(Session, CloseReason)> = Vec::new();
+        match id {
+            Some(id) => closing.extend(
                 self.sessions
                     .remove(&bound_session_id(id))
-                    .into_iter()
-                    .collect::<Vec<_>>(),
-                CloseReason::Closed,
+                    .map(|s| (s, CloseReason::Closed)),
             ),
-            None => (self.sessions.drain(), CloseReason::EndOfInput),
-        };
-        let verdicts: Vec<SessionVerdict> = sessions
+            None => {
+                if self.log_now.is_finite() {
+                    let finished = self.sessions.expire(self.log_now, idle_timeout);
+                    closing.extend(finished.into_iter().map(|s| (s, CloseReason::Expired)));
+                }
+                closing.extend(
+                    self.sessions
+                        .drain()
+                        .into_iter()
+                        .map(|s| (s, CloseReason::EndOfInput)),
+                );
+            }
+        }
+        let verdicts: Vec<SessionVerdict> = closing
             .into_iter()
-            .filter_map(|s| self.close(s, reason, &scorer, phase))
+            .filter_map(|(s, reason)| self.close(s, reason, &scorer, phase))
             .collect();
         self.queue_verdicts(&verdicts);
         verdicts
@@ -1522,6 +1767,9 @@ impl ProjectState {
             project_id: self.record.id.clone(),
             project_name: self.record.name.clone(),
             format: self.record.format,
+            log_format: self.record.log_format.clone(),
+            header_unmatched: self.record.header_unmatched,
+            header_recovered: self.record.header_recovered,
             phase: self.phase(),
             log_count: self.record.log_count,
             anomaly_count: self.record.anomaly_count,

@@ -31,6 +31,15 @@ pub struct Session {
     pub attack_lines: u64,
     /// Sum of the sequence model's surprise over the lines.
     pub nll_sum: f32,
+    /// Rules that fired in this session so far (each counted once per session in the warmup's
+    /// evidence that a rule is normal).
+    pub rules_seen: Vec<String>,
+    /// Templates (of the project's novel-line miner) of its active-phase lines that no project
+    /// template matched, distinct, in order of first appearance.
+    pub novel: Vec<u32>,
+    /// Lines flagged for something other than the novelty of their template (rules, forest, the
+    /// sequence model on a known template): a session with any is not in ordinary company.
+    pub flagged_known: u64,
     /// Incremental model state and the generation of the model it belongs to.
     pub cache: Option<(u64, SessionState)>,
     seq: u64,
@@ -85,6 +94,9 @@ impl SessionTable {
             unknown_lines: 0,
             attack_lines: 0,
             nll_sum: 0.0,
+            rules_seen: Vec::new(),
+            novel: Vec::new(),
+            flagged_known: 0,
             cache: None,
             seq,
         });
