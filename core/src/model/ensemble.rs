@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::behaviour::BaseRate;
 use crate::model::calibrate::Threshold;
 use crate::model::forest::IsolationForest;
 use crate::model::infer::InferenceModel;
@@ -54,6 +55,9 @@ pub struct Profile {
     /// Shape of complete warmup sessions (rare and expected templates, count invariants).
     #[serde(default)]
     pub shape: SessionShape,
+    /// The warmup's base failure rate (see [`crate::model::behaviour`]).
+    #[serde(default)]
+    pub failure_base: BaseRate,
 }
 
 /// A rule that fires on at least this share of a project's normal lines is part of its normal

@@ -1,6 +1,7 @@
 //! Models: the sequence Transformer (candle) and its incremental inference engine, the isolation forest,
 //! rules, features, calibration, the global vocabulary and the ensemble.
 
+pub mod behaviour;
 pub mod calibrate;
 pub mod ensemble;
 pub mod features;

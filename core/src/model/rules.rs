@@ -53,6 +53,9 @@ pub enum RuleCategory {
     PathTraversal,
     /// OS command, code or template injection (`attack:cmdi`).
     CommandInjection,
+    /// A client's behaviour over its session's recent lines (`behaviour:*`, see
+    /// [`crate::model::behaviour`]).
+    Behaviour,
     /// A user-defined rule (`custom:*`).
     Custom,
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::model::behaviour::{failures_hit, is_failure, BaseRate};
 use crate::model::ensemble::{
     Profile, Scorer, Student, TeacherView, COMMON_TEMPLATE_SHARE, NORMAL_RULE_SHARE,
 };
@@ -136,6 +137,9 @@ pub struct Samples {
     pub rule_counts: HashMap<String, u64>,
     /// Warmup lines counted for rule shares.
     pub warmup_lines: u64,
+    /// Warmup lines that failed (see [`is_failure`]): the project's base failure rate.
+    #[serde(default)]
+    pub warmup_failures: u64,
     /// Warmup sessions (and stream chunks, for lines without a session) each rule fired in.
     #[serde(default)]
     pub rule_sessions: HashMap<String, u64>,
@@ -265,6 +269,14 @@ impl Samples {
         )
     }
 
+    /// The project's base failure rate over its warmup lines.
+    pub fn failure_base(&self) -> BaseRate {
+        BaseRate {
+            lines: self.warmup_lines,
+            failures: self.warmup_failures,
+        }
+    }
+
     /// The warmup profile with an already fitted shape.
     fn profile_with(&self, shape: SessionShape) -> Profile {
         let lines = self.warmup_lines.max(1) as f32;
@@ -301,13 +313,20 @@ impl Samples {
             common_templates,
             complete_sessions: n,
             shape,
+            failure_base: self.failure_base(),
         }
     }
 }
 
+/// Most user agents of one session kept as caught attacking: beyond them, later agents are not
+/// tainted (a scanner that rotates its agent is still caught line by line and by its behaviour).
+const MAX_ATTACK_AGENTS: usize = 8;
+
 /// A line after parsing, mining and session bookkeeping, waiting for the model.
 struct Prepared {
     line_len: usize,
+    /// Hash of the line's HTTP user agent (0: none), which with the session names the client.
+    agent: u64,
     truncated: bool,
     timestamp: f64,
     session: Option<String>,
@@ -825,11 +844,14 @@ impl ProjectState {
                 profile.rules_score(&p.hits)
             };
             // A client already caught attacking in this session: its later requests are part of the
-            // attack (scanners crawl ordinary-looking pages between payloads).
+            // attack (scanners crawl ordinary-looking pages between payloads). The client is the
+            // session's address and user agent: another browser behind the same address (a NAT, a
+            // proxy) is another client.
             let attack_hit = p.hits.iter().any(|h| {
                 matches!(
                     h.category,
                     RuleCategory::SqlInjection
+                        | RuleCategory::Behaviour
                         | RuleCategory::Xss
                         | RuleCategory::PathTraversal
                         | RuleCategory::CommandInjection
@@ -840,9 +862,12 @@ impl ProjectState {
                 .as_ref()
                 .and_then(|sid| self.sessions.get_mut(sid))
                 .map(|s| {
-                    let was = s.attack_lines > 0;
+                    let was = s.attack_agents.contains(&p.agent);
                     if attack_hit {
                         s.attack_lines += 1;
+                        if !was && s.attack_agents.len() < MAX_ATTACK_AGENTS {
+                            s.attack_agents.push(p.agent);
+                        }
                     }
                     was
                 })
@@ -1086,23 +1111,16 @@ impl ProjectState {
         });
         let key = session.clone().unwrap_or_else(|| STREAM.to_string());
         let level = level_rank(header.level.as_deref());
-        let hits = self.rules.evaluate(&RuleInput {
+        let http_status = header.http.as_ref().and_then(|h| h.status);
+        let mut hits = self.rules.evaluate(&RuleInput {
             line,
             content: &header.content,
             level: header.level.as_deref(),
-            http_status: header.http.as_ref().and_then(|h| h.status),
+            http_status,
             http_target: header.http.as_ref().map(|h| h.target.as_str()),
             http_user_agent: header.http.as_ref().and_then(|h| h.user_agent.as_deref()),
             http_referrer: header.http.as_ref().and_then(|h| h.referrer.as_deref()),
         });
-        if let (false, Some(samples)) = (phase == Phase::Active, self.samples.as_mut()) {
-            self.samples_dirty = true;
-            samples.warmup_lines += 1;
-            for h in &hits {
-                *samples.rule_counts.entry(h.rule.clone()).or_insert(0) += 1;
-            }
-        }
-
         // A session idle past the timeout is over even when its next line comes in the same batch
         // (the expiry check runs between batches, and a batch of a quiet log spans hours): it is
         // closed (judged after the batch is prepared) and the line starts a new session. A session
@@ -1121,8 +1139,21 @@ impl ProjectState {
         let seq = scorer.seq().cloned();
         let generation = scorer.generation();
         let tokens_for_rebuild: Option<Vec<u32>>;
+        let failed = is_failure(http_status, level);
+        let agent = header
+            .http
+            .as_ref()
+            .and_then(|h| h.user_agent.as_deref())
+            .map(fxhash)
+            .unwrap_or(0);
+        let base = self.failure_base(scorer);
         let (gap, session_len, session_errors) = {
             let (s, _) = self.sessions.touch(&key, timestamp);
+            if key != STREAM {
+                let window = s.outcomes_of(agent);
+                window.push(failed);
+                hits.extend(failures_hit(window, &base));
+            }
             let gap = if s.lines == 0 {
                 -1.0
             } else {
@@ -1141,6 +1172,14 @@ impl ProjectState {
             }
             (gap, s.lines, s.error_lines)
         };
+        if let (false, Some(samples)) = (phase == Phase::Active, self.samples.as_mut()) {
+            self.samples_dirty = true;
+            samples.warmup_lines += 1;
+            samples.warmup_failures += u64::from(failed);
+            for h in &hits {
+                *samples.rule_counts.entry(h.rule.clone()).or_insert(0) += 1;
+            }
+        }
         let slot = if let Some(seq) = &seq {
             Some(match slot_of.get(&key) {
                 Some(&i) => i,
@@ -1266,6 +1305,7 @@ impl ProjectState {
             self.rng_state = rng;
         }
         Prepared {
+            agent,
             line_len: line.len(),
             truncated,
             timestamp,
@@ -1279,6 +1319,19 @@ impl ProjectState {
             raw,
             hits,
             novel_text,
+        }
+    }
+
+    /// The base failure rate the behaviour test compares a session with: the one the student was
+    /// trained with, else the warmup's so far.
+    fn failure_base(&self, scorer: &Scorer<'_>) -> BaseRate {
+        match scorer {
+            Scorer::Student(s) => s.profile.failure_base,
+            Scorer::Teacher(_) => self
+                .samples
+                .as_ref()
+                .map(Samples::failure_base)
+                .unwrap_or_default(),
         }
     }
 

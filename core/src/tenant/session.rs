@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::model::behaviour::OutcomeWindow;
 use crate::model::infer::SessionState;
 
 /// Most template ids kept per session; longer sessions are cut into chunks for training.
@@ -29,6 +30,8 @@ pub struct Session {
     pub unknown_lines: u64,
     /// Lines with a (project-weighted) web-attack rule hit.
     pub attack_lines: u64,
+    /// User-agent hashes (0: none) of the clients of this session caught attacking.
+    pub attack_agents: Vec<u64>,
     /// Sum of the sequence model's surprise over the lines.
     pub nll_sum: f32,
     /// Rules that fired in this session so far (each counted once per session in the warmup's
@@ -40,12 +43,38 @@ pub struct Session {
     /// Lines flagged for something other than the novelty of their template (rules, forest, the
     /// sequence model on a known template): a session with any is not in ordinary company.
     pub flagged_known: u64,
+    /// Outcomes (failed or not) of the last lines of each client of the session (by user-agent hash,
+    /// 0: none), for the behaviour test; see [`Session::outcomes_of`].
+    pub outcomes: Vec<(u64, OutcomeWindow)>,
     /// Incremental model state and the generation of the model it belongs to.
     pub cache: Option<(u64, SessionState)>,
     seq: u64,
 }
 
+/// Most clients (user agents) of one session with an outcome window of their own; the lines of any
+/// further agent share one window, so a client that changes its agent at every request is still
+/// judged on its run of outcomes.
+pub const MAX_SESSION_AGENTS: usize = 8;
+
 impl Session {
+    /// The outcome window of the session's client with user-agent hash `agent`.
+    pub fn outcomes_of(&mut self, agent: u64) -> &mut OutcomeWindow {
+        let known = self.outcomes.iter().any(|(a, _)| *a == agent);
+        let key = if known || self.outcomes.len() < MAX_SESSION_AGENTS {
+            agent
+        } else {
+            u64::MAX
+        };
+        let i = match self.outcomes.iter().position(|(a, _)| *a == key) {
+            Some(i) => i,
+            None => {
+                self.outcomes.push((key, OutcomeWindow::default()));
+                self.outcomes.len() - 1
+            }
+        };
+        &mut self.outcomes[i].1
+    }
+
     fn order_key(&self) -> (i64, u64) {
         (time_key(self.last_time), self.seq)
     }
@@ -93,10 +122,12 @@ impl SessionTable {
             error_lines: 0,
             unknown_lines: 0,
             attack_lines: 0,
+            attack_agents: Vec::new(),
             nll_sum: 0.0,
             rules_seen: Vec::new(),
             novel: Vec::new(),
             flagged_known: 0,
+            outcomes: Vec::new(),
             cache: None,
             seq,
         });
