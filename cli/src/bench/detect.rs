@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use logsentinel::model::transformer::FIRST_TEMPLATE_TOKEN;
 use logsentinel::{Config, Error, LogFormat, LogRecord, NewProject, Phase, TenantDetector};
 
 /// Arguments of `bench detect`.
@@ -46,6 +47,8 @@ pub struct DetectBenchArgs {
     /// Internal: the trained project whose forks `--child scale` loads.
     #[arg(long, hide = true)]
     child_source: Option<String>,
+    #[command(flatten)]
+    peer: super::peer::PeerArgs,
 }
 
 /// Runs `bench detect --child KIND --child-dir DIR [--child-source ID]` as a new process of this
@@ -268,6 +271,21 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
         percentile(&lat, 0.99),
         percentile(&lat, 1.0)
     );
+
+    // The same models in ONNX Runtime, recomputing the window per line (skipped with --no-peer).
+    if !args.tiny {
+        let student_vocab = det.status(&a)?.template_count + FIRST_TEMPLATE_TOKEN as usize;
+        let teacher_vocab = det.teacher_info()?.model_vocabulary_size;
+        super::peer::run(
+            &args.peer,
+            student_vocab,
+            teacher_vocab,
+            &super::peer::ProductRates {
+                student: student_rate,
+                teacher: teacher_rate,
+            },
+        )?;
+    }
 
     // Scaling: two projects on two threads against one thread doing both.
     let b = trained_project(&det, "bench-b", &lines, args.warmup)?;

@@ -5,6 +5,8 @@ use logsentinel::Error;
 
 mod detect;
 mod parse;
+mod peer;
+mod python;
 
 /// Arguments of `bench`.
 #[derive(Args)]

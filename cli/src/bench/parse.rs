@@ -453,10 +453,15 @@ impl Drain3 {
         systems: &[Loaded],
         per_system: usize,
     ) -> Result<Drain3, Error> {
-        let python = ensure_venv(&args.venv, &args.python)?;
+        let python = super::python::ensure_venv(
+            &args.venv,
+            &args.python,
+            "import drain3",
+            &[&format!("drain3=={DRAIN3_VERSION}")],
+        )?;
         let script = match &args.drain3_script {
             Some(path) => path.clone(),
-            None => find_script()?,
+            None => super::python::find_script("drain3_bench.py")?,
         };
         let work = tempfile::tempdir()?;
         let mut small = Vec::new();
@@ -576,57 +581,4 @@ fn run_script(
         .filter(|line| line.starts_with('{'))
         .map(|line| serde_json::from_str(line).map_err(Error::from))
         .collect()
-}
-
-/// The Python of `venv`, creating it and installing Drain3 when missing.
-fn ensure_venv(venv: &Path, python: &str) -> Result<PathBuf, Error> {
-    let venv_python = venv.join("bin").join("python");
-    let ready = venv_python.exists()
-        && Command::new(&venv_python)
-            .args(["-c", "import drain3"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if ready {
-        return Ok(venv_python);
-    }
-    eprintln!(
-        "installing drain3=={DRAIN3_VERSION} into {}...",
-        venv.display()
-    );
-    let status = Command::new(python)
-        .args(["-m", "venv"])
-        .arg(venv)
-        .status()
-        .map_err(|e| Error::invalid_input(format!("cannot run {python}: {e}")))?;
-    if !status.success() {
-        return Err(Error::invalid_input(format!(
-            "`{python} -m venv {}` failed",
-            venv.display()
-        )));
-    }
-    let status = Command::new(&venv_python)
-        .args(["-m", "pip", "install", "--quiet"])
-        .arg(format!("drain3=={DRAIN3_VERSION}"))
-        .status()
-        .map_err(|e| Error::invalid_input(format!("cannot run pip: {e}")))?;
-    if !status.success() {
-        return Err(Error::invalid_input("pip install drain3 failed"));
-    }
-    Ok(venv_python)
-}
-
-fn find_script() -> Result<PathBuf, Error> {
-    let candidates = [
-        PathBuf::from("scripts/bench/drain3_bench.py"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench/drain3_bench.py"),
-    ];
-    candidates
-        .iter()
-        .find(|path| path.exists())
-        .cloned()
-        .ok_or_else(|| {
-            Error::invalid_input(
-                "scripts/bench/drain3_bench.py not found: run from the repository root or pass --drain3-script",
-            )
-        })
 }

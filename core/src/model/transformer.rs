@@ -252,6 +252,51 @@ pub(crate) fn rope_angles(cfg: &SeqModelConfig) -> Vec<f64> {
         .collect()
 }
 
+/// Safetensors bytes of f32 tensors `(name, shape, values)`, in the given order, with `format` in the
+/// header's metadata. A shape that does not hold its values is an error.
+pub fn safetensors_bytes(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    format: &str,
+) -> Result<Vec<u8>> {
+    let mut header = serde_json::Map::new();
+    let mut meta = serde_json::Map::new();
+    meta.insert("format".into(), format.into());
+    header.insert("__metadata__".into(), serde_json::Value::Object(meta));
+    let mut offset = 0usize;
+    for (name, shape, values) in tensors {
+        if shape.iter().product::<usize>() != values.len() {
+            return Err(Error::model(format!(
+                "tensor {name}: shape {shape:?} does not hold {} values",
+                values.len()
+            )));
+        }
+        let len = values.len() * 4;
+        header.insert(
+            name.clone(),
+            serde_json::json!({
+                "dtype": "F32",
+                "shape": shape,
+                "data_offsets": [offset, offset + len],
+            }),
+        );
+        offset += len;
+    }
+    let mut h = serde_json::to_vec(&serde_json::Value::Object(header))
+        .map_err(|e| Error::model(format!("serializing safetensors header: {e}")))?;
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + h.len() + offset);
+    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    out.extend_from_slice(&h);
+    for (_, _, values) in tensors {
+        for x in values {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    Ok(out)
+}
+
 /// Rotary cos/sin for positions `0..len`, each `[len, head_dim / 2]`, angles computed in f64.
 #[derive(Clone, Debug)]
 struct RopeTables {
@@ -999,42 +1044,16 @@ impl SeqModel {
 
     /// The weights as safetensors bytes (f32, little-endian, names sorted).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let vars = self.named_vars()?;
-        let mut header = serde_json::Map::new();
-        let mut meta = serde_json::Map::new();
-        meta.insert("format".into(), "logsentinel-seq-v1".into());
-        header.insert("__metadata__".into(), serde_json::Value::Object(meta));
-        let mut blobs = Vec::with_capacity(vars.len());
-        let mut offset = 0usize;
-        for (name, var) in &vars {
-            let t = var.as_tensor();
-            let vals = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-            let len = vals.len() * 4;
-            header.insert(
-                name.clone(),
-                serde_json::json!({
-                    "dtype": "F32",
-                    "shape": t.dims(),
-                    "data_offsets": [offset, offset + len],
-                }),
-            );
-            offset += len;
-            blobs.push(vals);
-        }
-        let mut h = serde_json::to_vec(&serde_json::Value::Object(header))
-            .map_err(|e| Error::model(format!("serializing safetensors header: {e}")))?;
-        while h.len() % 8 != 0 {
-            h.push(b' ');
-        }
-        let mut out = Vec::with_capacity(8 + h.len() + offset);
-        out.extend_from_slice(&(h.len() as u64).to_le_bytes());
-        out.extend_from_slice(&h);
-        for vals in blobs {
-            for x in vals {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-        }
-        Ok(out)
+        let tensors = self
+            .named_vars()?
+            .iter()
+            .map(|(name, var)| {
+                let t = var.as_tensor();
+                let values = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+                Ok((name.clone(), t.dims().to_vec(), values))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        safetensors_bytes(&tensors, "logsentinel-seq-v1")
     }
 
     /// Reads the tensors of weights written by [`SeqModel::to_bytes`] as plain f32 vectors, without
@@ -1389,6 +1408,24 @@ mod tests {
         c.window = 0;
         assert!(c.validate().is_err());
         assert!(SeqModelConfig::tiny(2).validate().is_err());
+    }
+
+    #[test]
+    fn safetensors_bytes_lays_out_tensors_and_refuses_bad_shapes() -> Result<()> {
+        let tensors = vec![
+            ("b".to_string(), vec![2], vec![1.0f32, 2.0]),
+            ("a".to_string(), vec![1, 1], vec![3.0f32]),
+        ];
+        let bytes = safetensors_bytes(&tensors, "test")?;
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+        assert_eq!(header["b"]["data_offsets"], serde_json::json!([0, 8]));
+        assert_eq!(header["a"]["data_offsets"], serde_json::json!([8, 12]));
+        assert_eq!(header["__metadata__"]["format"], "test");
+        assert_eq!(&bytes[8 + header_len + 8..], &3.0f32.to_le_bytes());
+        let bad = vec![("c".to_string(), vec![3], vec![1.0f32])];
+        assert!(safetensors_bytes(&bad, "test").is_err());
+        Ok(())
     }
 
     #[test]
