@@ -82,6 +82,14 @@ impl TenantDetector {
         config.validate()?;
         let device = match config.device {
             DeviceKind::Cpu => Device::Cpu,
+            DeviceKind::Cuda if !cfg!(feature = "cuda") => {
+                return Err(Error::InvalidConfig {
+                    name: "DEVICE".into(),
+                    reason: "cuda: this build has no CUDA support (build with the `cuda` feature: \
+                             cargo --features cuda, maturin --features cuda, napi build --features cuda)"
+                        .into(),
+                })
+            }
             DeviceKind::Cuda => Device::new_cuda(0).map_err(|e| Error::InvalidConfig {
                 name: "DEVICE".into(),
                 reason: format!("cuda unavailable: {e}"),

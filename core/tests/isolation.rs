@@ -673,3 +673,101 @@ fn the_library_prints_no_key() {
         assert!(!leaks(&out.stdout, k) && !leaks(&out.stderr, k));
     }
 }
+
+/// Everything tenant `b` got back for `lines` lines of its warmup and the verdicts of their sessions,
+/// without the wall-clock fields.
+fn warmup_outcome(det: &TenantDetector, b: &Tenant, from: usize, lines: usize) -> Vec<String> {
+    let recs: Vec<LogRecord> = (from..from + lines)
+        .map(|i| LogRecord::new(line(&b.marker, i)).session(session(&b.marker, i / 6)))
+        .collect();
+    let batch = det.detect_batch(&b.key, &recs).unwrap();
+    let mut out: Vec<String> = batch
+        .results
+        .iter()
+        .map(|d| {
+            assert_eq!(d.model_type, ModelType::Teacher);
+            format!(
+                "{} {:08x} {:08x} {:?} {:?}",
+                d.is_anomaly,
+                d.anomaly_score.to_bits(),
+                d.components.sequence.to_bits(),
+                d.template_probability.map(f32::to_bits),
+                d.reasons
+            )
+        })
+        .collect();
+    for v in det.close_all_sessions(&b.key).unwrap() {
+        assert_eq!(v.threshold, det.config().anomaly_threshold as f32);
+        assert_eq!(v.is_anomaly, v.anomaly_score >= v.threshold);
+        out.push(format!(
+            "{} {} {:08x} {:08x} {:?}",
+            v.session_id,
+            v.is_anomaly,
+            v.anomaly_score.to_bits(),
+            v.end_score.to_bits(),
+            v.reasons
+        ));
+    }
+    out
+}
+
+/// A tenant warming up under the shared teacher gets the same verdicts, to the bit, whether or not
+/// another tenant trained its student in the meantime: that training fine-tunes a private copy of the
+/// teacher, so neither the teacher's weights nor its thresholds move. Session verdicts are cut at the
+/// configured `anomaly_threshold`, as lines are.
+#[test]
+fn another_tenants_training_does_not_move_a_warming_up_tenants_verdicts() {
+    let run = |other_trains: bool| -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = tiny_config(dir.path());
+        config.anomaly_threshold = 0.6;
+        let det = TenantDetector::open(config).unwrap();
+        // A first tenant trains: the shared teacher exists from then on.
+        let mut trainees = Vec::new();
+        for n in [0, 2] {
+            let t = create(&det, n, 300);
+            let recs: Vec<LogRecord> = (0..480)
+                .map(|i| LogRecord::new(line(&t.marker, i)).session(session(&t.marker, i / 6)))
+                .collect();
+            trainees.push((t, recs));
+        }
+        let (first, recs) = &trainees[0];
+        det.detect_batch(&first.key, recs).unwrap();
+        det.close_all_sessions(&first.key).unwrap();
+        let job = det
+            .wait_for_training(&first.key, Some(Duration::from_secs(600)))
+            .unwrap()
+            .expect("training started");
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        let b = create(&det, 1, 100_000);
+        let mut seen = warmup_outcome(&det, &b, 0, 120);
+        let version = det.teacher_info().unwrap().version;
+        if other_trains {
+            let (other, recs) = &trainees[1];
+            det.detect_batch(&other.key, recs).unwrap();
+            det.close_all_sessions(&other.key).unwrap();
+            let job = det
+                .wait_for_training(&other.key, Some(Duration::from_secs(600)))
+                .unwrap()
+                .expect("training started");
+            assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+            assert_eq!(det.status(&other.key).unwrap().phase, Phase::Active);
+        }
+        assert_eq!(det.teacher_info().unwrap().version, version);
+        seen.extend(warmup_outcome(&det, &b, 120, 240));
+        seen
+    };
+    let alone = run(false);
+    let beside = run(true);
+    assert!(
+        alone.iter().any(|l| l.contains("Some(")),
+        "the teacher scored none of the lines"
+    );
+    assert_eq!(alone.len(), beside.len());
+    let differs = alone.iter().zip(&beside).position(|(a, b)| a != b);
+    assert!(
+        differs.is_none(),
+        "result {differs:?} moved: {:?}",
+        differs.map(|i| (&alone[i], &beside[i]))
+    );
+}

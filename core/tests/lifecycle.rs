@@ -734,3 +734,32 @@ fn a_rule_common_in_the_warmup_stops_flagging_before_any_session_closes() {
     assert!(early_flagged >= 1, "the first exceptions are news");
     assert_eq!(late_flagged, 0, "a rule on 4% of lines is normal here");
 }
+
+/// `DEVICE=cuda` on a build without the `cuda` feature is a clear `InvalidConfig` that names `DEVICE`
+/// and how to get a CUDA build, and opening writes nothing.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_on_a_build_without_it_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("store");
+    let storage_text = storage.display().to_string();
+    let config = Config::from_lookup(|name| match name {
+        "DEVICE" => Some("cuda".to_string()),
+        "STORAGE_DIR" => Some(storage_text.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let Err(err) = TenantDetector::open(config) else {
+        panic!("DEVICE=cuda opened on a build without CUDA");
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    let text = err.to_string();
+    assert!(
+        text.contains("DEVICE") && text.contains("`cuda` feature"),
+        "{text}"
+    );
+    assert!(
+        !storage.exists(),
+        "opening with a bad device wrote {storage:?}"
+    );
+}

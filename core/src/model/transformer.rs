@@ -954,6 +954,16 @@ impl SeqModel {
         })
     }
 
+    /// An independent copy with its own variables: training the copy leaves this model unchanged.
+    pub fn deep_copy(&self) -> Result<Self> {
+        Self::from_bytes(
+            &self.to_bytes()?,
+            self.cfg.clone(),
+            self.token_words.clone(),
+            &self.device,
+        )
+    }
+
     /// The model's hyper-parameters.
     pub fn config(&self) -> &SeqModelConfig {
         &self.cfg

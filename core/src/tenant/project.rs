@@ -383,6 +383,8 @@ pub struct ProjectState {
     teacher_tokens: HashMap<u32, u32>,
     template_counts: HashMap<u32, u64>,
     max_sequences: usize,
+    /// The configured `anomaly_threshold`: session verdicts are cut where lines are.
+    anomaly_threshold: f32,
     log_now: f64,
     dirty_logs: u64,
     last_commit: f64,
@@ -463,6 +465,7 @@ impl ProjectState {
             teacher_tokens: HashMap::new(),
             template_counts,
             max_sequences: config.max_training_sequences,
+            anomaly_threshold: config.anomaly_threshold as f32,
             log_now: f64::NEG_INFINITY,
             dirty_logs: 0,
             last_commit: 0.0,
@@ -1642,7 +1645,7 @@ impl ProjectState {
             ));
         }
         let anomaly_score = end_score.max(shape_score);
-        let threshold = 0.5f32;
+        let threshold = self.anomaly_threshold;
         let is_anomaly = anomaly_score >= threshold;
         if cut {
             reasons.push(

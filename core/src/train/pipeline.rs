@@ -475,8 +475,9 @@ impl Inner {
         };
         let seed = self.config.seed ^ version;
 
-        // 1. The teacher learns this project's templates and data.
-        let mut core = self.teacher.lock();
+        // 1. A private copy of the teacher learns this project's templates and data. The shared teacher,
+        //    which scores every warming-up tenant, changes only in a teacher update (from all
+        //    projects): one tenant's training never moves another tenant's verdicts.
         let teacher_started = Instant::now();
         let local_to_global: HashMap<u32, u32> = {
             let mut vocab = self.vocab.write();
@@ -494,16 +495,25 @@ impl Inner {
             complete: s.complete,
         };
         let project_global: Vec<TrainSequence> = data.sequences.iter().map(to_global).collect();
-        if core.model.is_none() {
-            self.retrain_teacher(&mut core, job, "first-distillation", 0.0, 0.5)?;
-        } else {
-            self.finetune_teacher(&mut core, &project_global, job, seed)?;
-        }
+        let teacher_model = {
+            let mut core = self.teacher.lock();
+            match &core.model {
+                None => {
+                    self.retrain_teacher(&mut core, job, "first-distillation", 0.0, 0.5)?;
+                    core.model
+                        .as_ref()
+                        .ok_or_else(|| Error::model("teacher has no trained model"))?
+                        .deep_copy()?
+                }
+                Some(shared) => {
+                    let mut copy = shared.deep_copy()?;
+                    drop(core);
+                    self.finetune_copy(&mut copy, &project_global, job, seed)?;
+                    copy
+                }
+            }
+        };
         let teacher_secs = teacher_started.elapsed().as_secs_f64();
-        let teacher_model = core
-            .model
-            .as_ref()
-            .ok_or_else(|| Error::model("teacher has no trained model"))?;
 
         // 2. The student: its own vocabulary (the project's templates), distilled from the teacher.
         let distill_started = Instant::now();
@@ -573,7 +583,7 @@ impl Inner {
             to: 0.95,
         };
         distill(
-            teacher_model,
+            &teacher_model,
             &teacher_train,
             &mut student,
             &student_train,
@@ -581,7 +591,7 @@ impl Inner {
             &opts,
             &monitor,
         )?;
-        drop(core);
+        drop(teacher_model);
         let infer = InferenceModel::from_model(&student)?;
         let calib_set = if student_holdout.is_empty() {
             &student_train
@@ -831,20 +841,17 @@ impl Inner {
         result
     }
 
-    /// A short fine-tune of the teacher on one project's data before its distillation.
-    fn finetune_teacher(
+    /// A short fine-tune of a private copy of the teacher on one project's data before its
+    /// distillation, its vocabulary grown to the global one first.
+    fn finetune_copy(
         &self,
-        core: &mut TeacherCore,
+        model: &mut SeqModel,
         data: &[TrainSequence],
         job: &JobHandle,
         seed: u64,
     ) -> Result<()> {
-        self.prepare_teacher_vocab(core, seed)?;
-        let model = core
-            .model
-            .as_mut()
-            .ok_or_else(|| Error::model("teacher missing"))?;
-        let (train, holdout) = split_holdout(data, seed);
+        self.grow_to_vocab(model, seed)?;
+        let (train, _) = split_holdout(data, seed);
         let opts = TrainOptions {
             epochs: self.config.teacher_finetune_epochs,
             seed,
@@ -860,24 +867,27 @@ impl Inner {
                 to: 0.5,
             },
         )?;
-        let forest = self.teacher_view.read().forest.clone().map(|f| {
-            let t = self.teacher_view.read().thresholds.forest;
-            ((*f).clone(), t)
-        });
-        self.publish_teacher(core, &holdout, forest)
+        Ok(())
+    }
+
+    /// Grows `model`'s vocabulary to the global vocabulary (new rows embedded by their words).
+    fn grow_to_vocab(&self, model: &mut SeqModel, seed: u64) -> Result<()> {
+        let vocab = self.vocab.read();
+        let size = vocab.token_count();
+        if model.config().vocab_size < size {
+            let buckets = model.config().word_buckets;
+            model.grow_vocab(padded_words(&vocab, size, buckets), seed)?;
+        }
+        Ok(())
     }
 
     /// Creates the teacher or grows its vocabulary to the global vocabulary.
     fn prepare_teacher_vocab(&self, core: &mut TeacherCore, seed: u64) -> Result<()> {
-        let vocab = self.vocab.read();
-        let size = vocab.token_count();
         match &mut core.model {
-            Some(m) if m.config().vocab_size >= size => {}
-            Some(m) => {
-                let buckets = m.config().word_buckets;
-                m.grow_vocab(padded_words(&vocab, size, buckets), seed)?;
-            }
+            Some(m) => self.grow_to_vocab(m, seed)?,
             None => {
+                let vocab = self.vocab.read();
+                let size = vocab.token_count();
                 let cfg = seq_config(
                     self.config.teacher,
                     self.config.window,
