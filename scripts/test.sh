@@ -44,10 +44,14 @@ grep -q "student took over at line" "$out/summary.txt"
 python3 scripts/check_replay.py "$out/replay.jsonl" 20000
 
 stage "bench detect smoke (tiny models: the figures are not the product's; checks every row is produced)"
+# The ONNX Runtime peer installs onnxruntime, onnx and numpy into .venv-bench and checks that it computes
+# the same log-likelihoods as logsentinel before it times anything (a failed check fails the bench).
 ./target/release/logsentinel bench detect --tiny --idle-projects 5 --projects 20 --students 3 --repeat 1 \
-  | tee "$out/bench.txt"
+  --peer-seconds 0.3 | tee "$out/bench.txt"
 for row in "detect_batch, student" "detect_batch, teacher" "2 threads on 2 projects" "while another project trains" \
-  "RSS per idle project" "a fresh process right after the storage was written: p50" "(a restart): p50"; do
+  "RSS per idle project" "a fresh process right after the storage was written: p50" "(a restart): p50" \
+  "student: logsentinel incremental vs ONNX Runtime" "teacher: logsentinel incremental vs ONNX Runtime" \
+  "NLLs agree to"; do
   grep -qF "$row" "$out/bench.txt" || { echo "bench detect printed no row '$row'" >&2; exit 1; }
 done
 echo "all stages passed in $((SECONDS / 60)) min"

@@ -272,20 +272,19 @@ pub fn run(args: DetectBenchArgs) -> Result<(), Error> {
         percentile(&lat, 1.0)
     );
 
-    // The same models in ONNX Runtime, recomputing the window per line (skipped with --no-peer).
-    if !args.tiny {
-        let student_vocab = det.status(&a)?.template_count + FIRST_TEMPLATE_TOKEN as usize;
-        let teacher_vocab = det.teacher_info()?.model_vocabulary_size;
-        super::peer::run(
-            &args.peer,
-            student_vocab,
-            teacher_vocab,
-            &super::peer::ProductRates {
-                student: student_rate,
-                teacher: teacher_rate,
-            },
-        )?;
-    }
+    // Full-size models at this project's vocabulary sizes in ONNX Runtime, recomputing the window per
+    // line (skipped with --no-peer; with --tiny the product's rates, a tiny model's, are not put beside them).
+    let student_vocab = det.status(&a)?.template_count + FIRST_TEMPLATE_TOKEN as usize;
+    let teacher_vocab = det.teacher_info()?.model_vocabulary_size.max(student_vocab);
+    super::peer::run(
+        &args.peer,
+        student_vocab,
+        teacher_vocab,
+        (!args.tiny).then_some(&super::peer::ProductRates {
+            student: student_rate,
+            teacher: teacher_rate,
+        }),
+    )?;
 
     // Scaling: two projects on two threads against one thread doing both.
     let b = trained_project(&det, "bench-b", &lines, args.warmup)?;

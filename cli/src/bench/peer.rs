@@ -48,7 +48,7 @@ pub struct PeerArgs {
     peer_seconds: f64,
 }
 
-/// The product's own `detect_batch` rates, measured earlier in the same run.
+/// The product's own `detect_batch` rates of full-size models, measured earlier in the same run.
 pub struct ProductRates {
     /// Lines/s of an active project (student).
     pub student: f64,
@@ -88,7 +88,7 @@ pub fn run(
     args: &PeerArgs,
     student_vocab: usize,
     teacher_vocab: usize,
-    product: &ProductRates,
+    product: Option<&ProductRates>,
 ) -> Result<(), Error> {
     if args.no_peer {
         println!("| ONNX Runtime peer | skipped (--no-peer) |");
@@ -288,7 +288,7 @@ fn print_rows(
     ours: &[Ours],
     peers: &[PeerModel],
     machine: &PeerMachine,
-    product: &ProductRates,
+    product: Option<&ProductRates>,
 ) -> Result<(), Error> {
     let peak = machine.sgemm_gflops;
     println!(
@@ -307,11 +307,6 @@ fn print_rows(
                 o.name, p.max_abs_nll_diff
             )));
         }
-        let product_rate = if o.name == "student" {
-            product.student
-        } else {
-            product.teacher
-        };
         let (inc, rec) = (
             incremental_flops(&o.cfg),
             recompute_flops(&o.cfg, o.window_len),
@@ -332,13 +327,19 @@ fn print_rows(
             b = p.lines_per_s_single,
             r = o.single_rate / p.lines_per_s_single,
         );
-        println!(
-            "| {name}: detect_batch (parsing, rules, forest, sessions included) vs the peer's model alone | {a:.0} vs {b:.0} lines/s = {r:.1}x |",
-            name = o.name,
-            a = product_rate,
-            b = p.lines_per_s_batch,
-            r = product_rate / p.lines_per_s_batch,
-        );
+        if let Some(product) = product {
+            let rate = if o.name == "student" {
+                product.student
+            } else {
+                product.teacher
+            };
+            println!(
+                "| {name}: detect_batch (parsing, rules, forest, sessions included) vs the peer's model alone | {rate:.0} vs {b:.0} lines/s = {r:.1}x |",
+                name = o.name,
+                b = p.lines_per_s_batch,
+                r = rate / p.lines_per_s_batch,
+            );
+        }
         println!(
             "| {name}: arithmetic rate, share of the sgemm rate: logsentinel / peer | {ga:.1} GFLOP/s ({sa:.0}%) / {gb:.1} GFLOP/s ({sb:.0}%); {fa:.2} vs {fb:.1} MFLOP per line; NLLs agree to {diff:.1e} on {n} windows |",
             name = o.name,
