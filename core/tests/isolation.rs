@@ -711,6 +711,18 @@ fn warmup_outcome(det: &TenantDetector, b: &Tenant, from: usize, lines: usize) -
     out
 }
 
+/// Sends a tenant its warmup and waits until its student serves.
+fn train(det: &TenantDetector, t: &Tenant, warmup: &[LogRecord]) {
+    det.detect_batch(&t.key, warmup).unwrap();
+    det.close_all_sessions(&t.key).unwrap();
+    let job = det
+        .wait_for_training(&t.key, Some(Duration::from_secs(600)))
+        .unwrap()
+        .expect("training started");
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert_eq!(det.status(&t.key).unwrap().phase, Phase::Active);
+}
+
 /// A tenant warming up under the shared teacher gets the same verdicts, to the bit, whether or not
 /// another tenant trained its student in the meantime: that training fine-tunes a private copy of the
 /// teacher, so neither the teacher's weights nor its thresholds move. Session verdicts are cut at the
@@ -731,27 +743,12 @@ fn another_tenants_training_does_not_move_a_warming_up_tenants_verdicts() {
                 .collect();
             trainees.push((t, recs));
         }
-        let (first, recs) = &trainees[0];
-        det.detect_batch(&first.key, recs).unwrap();
-        det.close_all_sessions(&first.key).unwrap();
-        let job = det
-            .wait_for_training(&first.key, Some(Duration::from_secs(600)))
-            .unwrap()
-            .expect("training started");
-        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        train(&det, &trainees[0].0, &trainees[0].1);
         let b = create(&det, 1, 100_000);
         let mut seen = warmup_outcome(&det, &b, 0, 120);
         let version = det.teacher_info().unwrap().version;
         if other_trains {
-            let (other, recs) = &trainees[1];
-            det.detect_batch(&other.key, recs).unwrap();
-            det.close_all_sessions(&other.key).unwrap();
-            let job = det
-                .wait_for_training(&other.key, Some(Duration::from_secs(600)))
-                .unwrap()
-                .expect("training started");
-            assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-            assert_eq!(det.status(&other.key).unwrap().phase, Phase::Active);
+            train(&det, &trainees[1].0, &trainees[1].1);
         }
         assert_eq!(det.teacher_info().unwrap().version, version);
         seen.extend(warmup_outcome(&det, &b, 120, 240));

@@ -23,7 +23,6 @@
 //! [`TemplateMiner::approx_memory_bytes`] over the template count after each run.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use clap::Args;
@@ -560,23 +559,13 @@ fn run_script(
     ids_dir: Option<&Path>,
     files: &[PathBuf],
 ) -> Result<Vec<Drain3Line>, Error> {
-    let mut command = Command::new(python);
-    command.arg(script);
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
     if let Some(dir) = ids_dir {
-        command.arg("--ids-dir").arg(dir);
+        args.extend(["--ids-dir".into(), dir.as_os_str().to_owned()]);
     }
-    command.args(files);
-    let output = command
-        .output()
-        .map_err(|e| Error::invalid_input(format!("cannot run {}: {e}", python.display())))?;
-    if !output.status.success() {
-        return Err(Error::invalid_input(format!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        )));
-    }
-    String::from_utf8_lossy(&output.stdout)
+    args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
+    let stdout = super::python::run_script(python, script, args)?;
+    stdout
         .lines()
         .filter(|line| line.starts_with('{'))
         .map(|line| serde_json::from_str(line).map_err(Error::from))

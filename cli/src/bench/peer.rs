@@ -10,7 +10,6 @@
 //! both sides' arithmetic rates are put.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use candle_core::Device;
@@ -110,21 +109,13 @@ pub fn run(
     )?;
     let script = super::python::find_script("onnx_peer.py")?;
     eprintln!("running the ONNX Runtime peer...");
-    let output = Command::new(&python)
-        .arg(&script)
-        .arg("--seconds")
-        .arg(args.peer_seconds.to_string())
-        .args(ours.iter().map(|o| dir.path().join(o.name)))
-        .output()
-        .map_err(|e| Error::invalid_input(format!("cannot run {}: {e}", python.display())))?;
-    if !output.status.success() {
-        return Err(Error::invalid_input(format!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        )));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut script_args: Vec<std::ffi::OsString> =
+        vec!["--seconds".into(), args.peer_seconds.to_string().into()];
+    script_args.extend(
+        ours.iter()
+            .map(|o| dir.path().join(o.name).into_os_string()),
+    );
+    let stdout = super::python::run_script(&python, &script, script_args)?;
     let mut lines = stdout.lines().filter(|l| l.starts_with('{'));
     let machine: PeerMachine = serde_json::from_str(lines.next().unwrap_or("{}"))?;
     let peers = lines

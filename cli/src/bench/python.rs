@@ -74,3 +74,24 @@ pub(super) fn find_script(name: &str) -> Result<PathBuf, Error> {
             ))
         })
 }
+
+/// Runs `python script args...` and returns its stdout; a failure is an error carrying its stderr.
+pub(super) fn run_script<I, S>(python: &Path, script: &Path, args: I) -> Result<String, Error>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let output = Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .map_err(|e| Error::invalid_input(format!("cannot run {}: {e}", python.display())))?;
+    if !output.status.success() {
+        return Err(Error::invalid_input(format!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
