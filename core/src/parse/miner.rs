@@ -1914,8 +1914,12 @@ fn split_key(text: &str) -> Option<(&str, &str)> {
         }
     };
     let (key, value) = (&text[..at], &text[at + separator_len..]);
+    // A key with a masked part (`<*>-M1-C:<*>`) is a compound value, not a field name.
+    if key.contains(WILDCARD) {
+        return None;
+    }
     let key = key.trim_start_matches(|c: char| !c.is_alphanumeric());
-    (!key.is_empty() && !value.is_empty() && !key.contains(WILDCARD)).then_some((key, value))
+    (!key.is_empty() && !value.is_empty()).then_some((key, value))
 }
 
 /// When `empty` is a field with no value (`key=`, `key:`) and `full` is the same field with one
@@ -2686,6 +2690,22 @@ mod tests {
         let blank = miner.learn("Switch mode= on link y");
         let upper = miner.learn("Switch mode=FAST on link y");
         assert_ne!(blank.template_id, upper.template_id, "an enum value");
+    }
+
+    #[test]
+    fn compound_ids_with_a_colon_are_values_not_fields() {
+        // A location id (`R02-M1-N0-C:J12-U11`) masks to `<*>-M1-N0-C:<*>-<*>`: the part before
+        // its `:` has a masked piece, so it is no field name, and ids of other nodes join.
+        let mut miner = miner();
+        let first =
+            miner.learn("- 1117838570 R02-M1-N0-C:J12-U11 RAS KERNEL INFO generating core.12");
+        let other =
+            miner.learn("- 1117838976 R03-M1-N7-C:J12-U01 RAS KERNEL INFO generating core.40");
+        assert_eq!(first.template_id, other.template_id);
+        // Real fields keep their names: another key is another event.
+        let user = miner.learn("session 5 opened key user:alice");
+        let group = miner.learn("session 6 opened key group:alice");
+        assert_ne!(user.template_id, group.template_id);
     }
 
     #[test]
