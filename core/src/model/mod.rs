@@ -7,6 +7,7 @@ pub mod ensemble;
 pub mod features;
 pub mod forest;
 pub mod infer;
+pub mod injection;
 pub mod novelty;
 pub mod rules;
 pub mod shape;

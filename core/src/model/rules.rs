@@ -24,6 +24,7 @@ use regex::bytes::{
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::injection::{scan_request, InjectionKind};
 use crate::error::{Error, Result};
 
 /// Longest evidence string in a [`RuleHit`], in characters.
@@ -230,6 +231,7 @@ impl RuleSet {
                     self.builtin
                         .attacks(referrer, Source::Referrer, first_attack, &mut hits);
                 }
+                injection_hits(input, first_attack, &mut hits);
             }
             None => self
                 .builtin
@@ -250,6 +252,42 @@ impl RuleSet {
         }
         hits
     }
+}
+
+/// libinjection's findings in a request (see [`super::injection`]), as `attack:sqli` /
+/// `attack:xss` hits where the patterns above did not already give that rule. The evidence starts
+/// with `libinjection` (and the SQL fingerprint), so a reader sees which detector spoke.
+fn injection_hits(input: &RuleInput, first_attack: usize, hits: &mut Vec<RuleHit>) {
+    let Some(target) = input.http_target else {
+        return;
+    };
+    for finding in scan_request(target, input.http_user_agent, input.http_referrer) {
+        let (rule, category, severity) = match finding.kind {
+            InjectionKind::Sqli => ("attack:sqli", RuleCategory::SqlInjection, 0.9),
+            InjectionKind::Xss => ("attack:xss", RuleCategory::Xss, 0.8),
+        };
+        if hits.iter().skip(first_attack).any(|h| h.rule == rule) {
+            continue;
+        }
+        let evidence = if finding.fingerprint.is_empty() {
+            format!("{LIBINJECTION_EVIDENCE}: {}", finding.value)
+        } else {
+            format!(
+                "{LIBINJECTION_EVIDENCE} {}: {}",
+                finding.fingerprint, finding.value
+            )
+        };
+        hits.push(hit(rule, category, severity, &evidence));
+    }
+}
+
+/// How the evidence of a hit found by libinjection starts.
+pub const LIBINJECTION_EVIDENCE: &str = "libinjection";
+
+/// Decodes a request part the way the attack patterns read it (see [`normalize`]): URL and HTML
+/// decoding, full-width folding, NUL removal, ASCII lowercase.
+pub(crate) fn decode_for_rules(raw: &str) -> String {
+    normalize(raw).0
 }
 
 /// Builds a hit, trimming the evidence to [`MAX_EVIDENCE_CHARS`] and blanking control characters.
@@ -898,7 +936,7 @@ fn plain_path_byte(b: u8) -> bool {
 
 /// Bytes that ordinary user agents (`Mozilla/5.0 (X11; Linux x86_64) ... +http://...`) never
 /// contain but injections need.
-fn suspicious_in_user_agent(b: u8) -> bool {
+pub(super) fn suspicious_in_user_agent(b: u8) -> bool {
     matches!(
         b,
         b'\'' | b'"' | b'<' | b'>' | b'$' | b'`' | b'{' | b'|' | b'%' | b'\\' | b'=' | b'&'
@@ -1219,6 +1257,31 @@ mod tests {
             .filter(|h| h.rule.starts_with("attack:"))
             .map(|h| h.rule)
             .collect()
+    }
+
+    #[test]
+    fn libinjection_adds_what_the_patterns_miss() {
+        // sqlmap's boolean-blind payload (`1 OR NOT 5499=9785## yaon`): no pattern knows it,
+        // libinjection's fingerprint does; the evidence names the detector and fingerprint.
+        let rs = RuleSet::builtin();
+        let hits = rs.evaluate(&access(
+            "/item.php?id=1%20OR%20NOT%205499%3D9785%23%23%20yaon",
+            CHROME,
+        ));
+        let sqli = hits
+            .iter()
+            .find(|h| h.rule == "attack:sqli")
+            .expect("a hit");
+        assert!(
+            sqli.evidence.starts_with(LIBINJECTION_EVIDENCE),
+            "{}",
+            sqli.evidence
+        );
+        // Where a pattern already hit, libinjection adds no second hit of the same rule.
+        let both = rs.evaluate(&access("/p?id=1+UNION+ALL+SELECT+NULL,NULL--", CHROME));
+        let sqli: Vec<_> = both.iter().filter(|h| h.rule == "attack:sqli").collect();
+        assert_eq!(sqli.len(), 1);
+        assert!(!sqli[0].evidence.starts_with(LIBINJECTION_EVIDENCE));
     }
 
     fn text_rules(rs: &RuleSet, content: &str, level: Option<&str>) -> Vec<String> {
