@@ -10,6 +10,7 @@ mod eval_parse;
 mod parse_cmd;
 mod replay;
 mod serve;
+mod teacher;
 
 /// Multi-tenant log anomaly detection with a student-teacher Transformer.
 #[derive(Parser)]
@@ -34,6 +35,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Serve the HTTP API (`/detect`, `/detect/batch`, `/projects`, ...; `GET /openapi.json`).
     Serve(serve::ServeArgs),
+    /// The shared teacher (`teacher pretrain`: train it on a corpus and write a MODEL_DIR).
+    #[command(subcommand)]
+    Teacher(teacher::TeacherCommand),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Replay(args) => replay::run(args).map(|_| ()),
         Command::Serve(args) => serve::run(args),
+        Command::Teacher(command) => teacher::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,7 @@ use crate::tenant::project::{
 };
 use crate::train::clock::{Clock, SystemClock};
 use crate::train::job::{JobHandle, JobRunner, JobStatus};
+use crate::train::model_dir;
 use crate::train::pipeline::{TeacherCore, TeacherMeta};
 use crate::types::{
     BatchDetection, CreatedProject, Detection, Health, LogRecord, NewProject, Phase, ProjectStatus,
@@ -70,6 +71,44 @@ pub(crate) struct Inner {
     pub(crate) self_ref: Weak<Inner>,
 }
 
+/// The teacher in `MODEL_DIR` to start from: only when the storage holds no teacher yet (a storage
+/// that has one keeps it; the directory is read once, then the storage carries it). Its model must
+/// have the configured teacher's shape, and the storage's vocabulary (templates of projects created
+/// before) must be the start of the directory's, so that every stored id keeps its template.
+fn pretrained_teacher(
+    store: &Store,
+    config: &Config,
+    stored_vocab: &GlobalVocab,
+) -> Result<Option<model_dir::StoredTeacher>> {
+    let Some(dir) = &config.model_dir else {
+        return Ok(None);
+    };
+    if store.blob(&global_blob("teacher_model"))?.is_some() {
+        return Ok(None);
+    }
+    let Some(teacher) = model_dir::read(dir)? else {
+        return Ok(None);
+    };
+    model_dir::check_dims(dir, &teacher.config, config.teacher)?;
+    if !model_dir::extends(&teacher.vocab, stored_vocab) {
+        return Err(Error::InvalidConfig {
+            name: "MODEL_DIR".into(),
+            reason: format!(
+                "{}: this storage already holds {} templates that are not the start of the \
+                 directory's vocabulary ({} templates): start the pre-trained teacher on a fresh \
+                 storage",
+                dir.display(),
+                stored_vocab.len(),
+                teacher.vocab.len()
+            ),
+        });
+    }
+    Ok(Some(teacher))
+}
+
+/// The largest warmup threshold a project may have.
+pub const MAX_WARMUP_THRESHOLD: u64 = 1_000_000_000;
+
 impl TenantDetector {
     /// Opens (or creates) the detector's storage under `config.storage_dir`, with the system clock.
     pub fn open(config: Config) -> Result<Self> {
@@ -101,8 +140,13 @@ impl TenantDetector {
             None => GlobalVocab::default(),
         };
         vocab.reindex();
+        let pretrained = pretrained_teacher(&store, &config, &vocab)?;
+        if let Some(teacher) = &pretrained {
+            vocab = teacher.vocab.clone();
+        }
         let now = clock.now();
-        let (core, view, meta) = TeacherCore::load(&store, &config, &device, &vocab, now)?;
+        let (core, view, meta) =
+            TeacherCore::load(&store, &config, &device, &vocab, now, pretrained)?;
         let mut projects = HashMap::new();
         for (id, json) in store.projects()? {
             let record: ProjectRecord = serde_json::from_slice(&json)?;
@@ -167,7 +211,7 @@ impl TenantDetector {
         let warmup = new
             .warmup_threshold
             .unwrap_or(inner.config.warmup_threshold);
-        if !(100..=1_000_000_000).contains(&warmup) {
+        if !(100..=MAX_WARMUP_THRESHOLD).contains(&warmup) {
             return Err(Error::invalid_input(
                 "warmup_threshold must be between 100 and 1,000,000,000 logs",
             ));
@@ -662,6 +706,49 @@ impl TenantDetector {
             next_update: meta.next_update,
             version: meta.version,
         })
+    }
+
+    /// Writes the current teacher to `dir` as a model directory (weights, model config, vocabulary,
+    /// thresholds and forest, and `manifest`, completed with the format version, the model's shape
+    /// and vocabulary size): what a detector opened with [`Config::model_dir`] on a fresh storage
+    /// starts from. Errors with [`Error::Model`] when no teacher has been trained yet.
+    pub fn export_teacher(&self, dir: &std::path::Path, manifest: serde_json::Value) -> Result<()> {
+        let inner = self.live()?;
+        // Lock order as in a teacher update: the model, then metadata, then vocabulary.
+        let core = inner.teacher.lock();
+        let model = core
+            .model
+            .as_ref()
+            .ok_or_else(|| Error::model("no trained teacher to export yet"))?;
+        let meta = inner.teacher_meta.lock().clone();
+        let vocab = inner.vocab.read().clone();
+        let teacher = model_dir::StoredTeacher {
+            weights: model.to_bytes()?,
+            config: model.config().clone(),
+            vocab,
+            calibration: meta.thresholds.map(|thresholds| model_dir::Calibration {
+                thresholds,
+                forest: meta.forest.clone(),
+            }),
+        };
+        let mut manifest = match manifest {
+            serde_json::Value::Object(map) => map,
+            other => {
+                let mut map = serde_json::Map::new();
+                map.insert("notes".into(), other);
+                map
+            }
+        };
+        manifest.insert("format".into(), model_dir::MODEL_DIR_FORMAT.into());
+        manifest.insert(
+            "logsentinel_version".into(),
+            env!("CARGO_PKG_VERSION").into(),
+        );
+        manifest.insert("model".into(), serde_json::to_value(&teacher.config)?);
+        manifest.insert("parameters".into(), model.parameter_count().into());
+        manifest.insert("vocabulary_size".into(), teacher.vocab.len().into());
+        manifest.insert("teacher_version".into(), meta.version.into());
+        model_dir::write(dir, &teacher, &serde_json::Value::Object(manifest))
     }
 
     /// Starts a teacher update now (admin). Returns its job.

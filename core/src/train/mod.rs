@@ -4,4 +4,6 @@
 pub mod clock;
 pub mod job;
 pub mod lm;
+pub mod model_dir;
 pub mod pipeline;
+pub mod pretrain;

@@ -7,7 +7,6 @@
 //! and swapped in atomically.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +31,7 @@ use crate::train::job::{JobHandle, JobState};
 use crate::train::lm::{
     distill, train_next_token, DistillOptions, TrainMonitor, TrainOptions, TrainSequence,
 };
+use crate::train::model_dir;
 use crate::types::TeacherUpdate;
 use crate::util::rng::SplitMix64;
 
@@ -80,13 +80,16 @@ pub struct TeacherMeta {
 }
 
 impl TeacherCore {
-    /// Loads the stored teacher (or a pre-trained one from `MODEL_DIR`), building the scoring view.
+    /// Loads the stored teacher, or on a storage without one the pre-trained teacher `pretrained`
+    /// read from `MODEL_DIR` (its vocabulary already in `vocab`), which is then committed to the
+    /// storage so that it no longer needs the directory.
     pub fn load(
         store: &Store,
         config: &Config,
         device: &Device,
         vocab: &GlobalVocab,
         now: f64,
+        pretrained: Option<model_dir::StoredTeacher>,
     ) -> Result<(Self, TeacherView, TeacherMeta)> {
         let mut meta: TeacherMeta = match store.blob(&global_blob("teacher_meta"))? {
             Some(b) => serde_json::from_slice(&b)?,
@@ -96,12 +99,16 @@ impl TeacherCore {
             },
         };
         let mut bytes = store.blob(&global_blob("teacher_model"))?;
+        let mut adopted = false;
         if bytes.is_none() {
-            if let Some(dir) = &config.model_dir {
-                if let Some((b, cfg)) = load_pretrained(dir)? {
-                    meta.config = Some(cfg);
-                    bytes = Some(b);
+            if let Some(teacher) = pretrained {
+                meta.config = Some(teacher.config);
+                if let Some(calibration) = teacher.calibration {
+                    meta.thresholds = Some(calibration.thresholds);
+                    meta.forest = calibration.forest;
                 }
+                bytes = Some(teacher.weights);
+                adopted = true;
             }
         }
         let mut core = TeacherCore::default();
@@ -111,28 +118,34 @@ impl TeacherCore {
             forest: meta.forest.clone().map(Arc::new),
             ..TeacherView::default()
         };
-        if let (Some(bytes), Some(cfg)) = (bytes, meta.config.clone()) {
+        if let (Some(bytes), Some(cfg)) = (bytes.as_ref(), meta.config.clone()) {
             let words = padded_words(vocab, cfg.vocab_size, cfg.word_buckets);
-            let model = SeqModel::from_bytes(&bytes, cfg.clone(), words, device)?;
+            let model = SeqModel::from_bytes(bytes, cfg.clone(), words, device)?;
             view.seq = Some(Arc::new(InferenceModel::from_model(&model)?));
             view.model_tokens = cfg.vocab_size;
             meta.parameters = model.parameter_count();
             core.model = Some(model);
         }
+        if adopted {
+            if let Some(bytes) = bytes {
+                store.commit(vec![
+                    Write::Blob {
+                        name: global_blob("teacher_model"),
+                        bytes,
+                    },
+                    Write::Blob {
+                        name: global_blob("teacher_meta"),
+                        bytes: serde_json::to_vec(&meta)?,
+                    },
+                    Write::Blob {
+                        name: global_blob("vocab"),
+                        bytes: serde_json::to_vec(vocab)?,
+                    },
+                ])?;
+            }
+        }
         Ok((core, view, meta))
     }
-}
-
-/// `MODEL_DIR/teacher.safetensors` with `MODEL_DIR/teacher.json` (its [`SeqModelConfig`]).
-fn load_pretrained(dir: &Path) -> Result<Option<(Vec<u8>, SeqModelConfig)>> {
-    let weights = dir.join("teacher.safetensors");
-    let cfg = dir.join("teacher.json");
-    if !weights.exists() || !cfg.exists() {
-        return Ok(None);
-    }
-    let cfg: SeqModelConfig = serde_json::from_slice(&std::fs::read(&cfg)?)?;
-    cfg.validate()?;
-    Ok(Some((std::fs::read(&weights)?, cfg)))
 }
 
 /// Word pieces of every token up to `vocab_size` (vocabulary entries beyond it are ignored, missing ones
