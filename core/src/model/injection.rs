@@ -12,6 +12,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::rules::{decode_for_rules, suspicious_in_user_agent};
+use crate::parse::mask::truncate_to_boundary;
 
 /// Which kind of injection libinjection recognised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +92,7 @@ fn judge(value: &str, sql: bool, found: &mut Vec<InjectionFinding>) {
     if value.is_empty() || value.bytes().all(inert_byte) {
         return;
     }
-    let cut = cut_at_char_boundary(value, MAX_VALUE_BYTES);
+    let cut = truncate_to_boundary(value, MAX_VALUE_BYTES);
     if sql && !has_kind(found, InjectionKind::Sqli) {
         if let Some(fingerprint) = sqli_fingerprint(cut.as_bytes()) {
             found.push(InjectionFinding {
@@ -118,18 +119,6 @@ fn has_kind(found: &[InjectionFinding], kind: InjectionKind) -> bool {
 /// Bytes that cannot start SQL syntax beyond a bare word or number, nor markup.
 fn inert_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'~' | b',' | b':')
-}
-
-/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
-fn cut_at_char_boundary(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// libinjection's SQL verdict: the fingerprint when the value is an injection. The port is written
@@ -229,6 +218,6 @@ mod tests {
         let long = format!("/p?q={}", "%27%22%3C".repeat(5000));
         let _ = scan_request(&long, Some(&"é".repeat(3000)), Some("?=&=&"));
         let _ = scan_request("?&&=&%", Some(""), Some(""));
-        assert_eq!(cut_at_char_boundary("aé", 2), "a");
+        assert_eq!(truncate_to_boundary("aé", 2), "a");
     }
 }

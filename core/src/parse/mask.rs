@@ -574,7 +574,8 @@ fn is_http_protocol(token: &str) -> bool {
     })
 }
 
-fn truncate_to_boundary(text: &str, max: usize) -> &str {
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn truncate_to_boundary(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
