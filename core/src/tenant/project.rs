@@ -1068,12 +1068,18 @@ impl ProjectState {
             }
         }
         // Novelty, used where no sequence model knows the template: a brand-new template once the
-        // project's template set has settled.
+        // project's template set has settled. Settled is judged by the lines the miner learned from
+        // (warmup): in the active phase it only matches, so counting those lines too would make any
+        // template set look settled in time (BGL's warmup found a template every ten lines, yet
+        // every unmatched active line became news once the active lines outnumbered the rest).
         let novel_text = template.is_none().then(|| mined.to_string());
         let is_new = template.as_ref().is_some_and(|t| t.is_new) || template.is_none();
-        let novelty = if is_new && self.record.log_count >= 200 {
-            let rate = before as f32 / self.record.log_count as f32;
-            (1.0 - 10.0 * rate).clamp(0.0, 0.9)
+        let learned_from = self
+            .record
+            .log_count
+            .saturating_sub(self.record.active_logs);
+        let novelty = if is_new {
+            template_novelty(before, learned_from)
         } else {
             0.0
         };
@@ -1913,6 +1919,18 @@ pub fn bound_session_id(id: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// How much news a template the project has never seen is, from how settled its template set was
+/// when it was learned: `templates` found in the `learned_from` lines the miner learned from. A warmup
+/// that found a template every ten lines or more often expects another (0); one whose templates are
+/// few per line calls a new one news (up to 0.9). Fewer than 200 lines say nothing yet (0).
+fn template_novelty(templates: usize, learned_from: u64) -> f32 {
+    if learned_from < 200 {
+        return 0.0;
+    }
+    let rate = templates as f32 / learned_from as f32;
+    (1.0 - 10.0 * rate).clamp(0.0, 0.9)
+}
+
 /// Cuts a line to at most `max` bytes on a character boundary.
 pub fn truncate(line: &str, max: usize) -> (&str, bool) {
     if line.len() <= max {
@@ -1935,5 +1953,23 @@ impl ModelType {
     /// Whether this is the student.
     pub fn is_student(self) -> bool {
         self == ModelType::Student
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template_novelty;
+
+    #[test]
+    fn novelty_follows_how_settled_the_learned_lines_were() {
+        // HDFS-like: 20 templates in a 10,000-line warmup: a new one is news.
+        assert_eq!(template_novelty(20, 10_000), 0.9);
+        // BGL-like: a template every ten lines: another one is expected.
+        assert_eq!(template_novelty(54, 500), 0.0);
+        // In between, less news the more often templates were found.
+        let middle = template_novelty(20, 400);
+        assert!(middle > 0.0 && middle < 0.9, "{middle}");
+        // Too few lines learned from to judge.
+        assert_eq!(template_novelty(1, 199), 0.0);
     }
 }
