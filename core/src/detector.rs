@@ -542,18 +542,16 @@ impl TenantDetector {
         let verdicts = {
             let mut st = slot.lock();
             inner.ensure_loaded(&mut st)?;
-            st.close_sessions(
-                &teacher,
-                Some(session_id),
-                inner.config.session_idle_timeout_secs,
-            )
+            st.close_sessions(&teacher, Some(session_id), &inner.config)
         };
         inner.deliver(&verdicts);
         Ok(verdicts.into_iter().next())
     }
 
     /// Closes every open session (the end of the input) and returns their verdicts. A session idle
-    /// past the idle timeout (log time) finished and is judged as an expired one; any other was cut
+    /// past the idle timeout (log time), or silent longer than nearly every pause inside the
+    /// project's warmup sessions (see [`crate::model::pause`]), finished and is judged as an expired
+    /// one; any other was cut
     /// by the end of the input: its verdict has `open_at_end_of_input` and reason `end_of_input`, and
     /// judges only what it holds (rare or never-seen events), never a missing end.
     pub fn close_all_sessions(&self, api_key: &str) -> Result<Vec<SessionVerdict>> {
@@ -563,7 +561,7 @@ impl TenantDetector {
         let verdicts = {
             let mut st = slot.lock();
             inner.ensure_loaded(&mut st)?;
-            let v = st.close_sessions(&teacher, None, inner.config.session_idle_timeout_secs);
+            let v = st.close_sessions(&teacher, None, &inner.config);
             inner.after_lines(&mut st)?;
             v
         };

@@ -157,14 +157,67 @@ fn sessions_cut_by_the_end_of_input_are_judged_only_on_what_they_hold() {
     assert_eq!(v.cause.as_deref(), Some("rare_template"), "{v:?}");
     assert!(v.missing_templates.is_empty(), "{v:?}");
 
-    // Complete blocks still inside their idle timeout at the end are cut too, and pass.
-    let open_complete = verdict_of(&verdicts, 5_019);
-    assert!(open_complete.open_at_end_of_input && !open_complete.is_anomaly);
+    // A complete block silent for 10 s at the end, inside its idle timeout but longer than the
+    // project's sessions ever pause (a second), finished: judged whole, and passes.
+    let settled = verdict_of(&verdicts, 5_019);
+    assert!(
+        !settled.open_at_end_of_input && !settled.is_anomaly,
+        "{settled:?}"
+    );
     // Every finished complete block passes.
     for i in 0..200u64 {
         let v = verdict_of(&verdicts, 1_000 + i);
         assert!(!v.open_at_end_of_input && !v.is_anomaly, "{v:?}");
     }
+}
+
+#[test]
+fn a_session_silent_longer_than_the_projects_sessions_pause_finished_even_at_the_end_of_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let det = TenantDetector::open(tiny_config(dir.path())).unwrap();
+    let key = det
+        .create_project(
+            NewProject::named("settled")
+                .format(LogFormat::Hdfs)
+                .warmup_threshold(100_000),
+        )
+        .unwrap()
+        .api_key;
+    // 400 complete blocks (1,200 pauses of at most a second inside them, enough to know the
+    // 99.5% quantile at the default target false-positive rate), one every 5 s.
+    let mut lines = Vec::new();
+    for i in 0..400u64 {
+        lines.extend(block(1_000 + i, i as u32 * 5, 4));
+    }
+    // A block that stopped after two events 30 s before the end (inside the 60 s idle timeout),
+    // one cut in the last second, and complete blocks in between.
+    let (stopped, cut) = (9_001, 9_002);
+    lines.extend(block(stopped, 2_000, 2));
+    for i in 0..6u64 {
+        lines.extend(block(5_000 + i, 2_002 + i as u32 * 5, 4));
+    }
+    lines.extend(block(cut, 2_030, 2));
+    feed(&det, &key, &lines);
+    let verdicts = det.close_all_sessions(&key).unwrap();
+
+    // Silent for 30 s where sessions pause a second at most: finished, and judged for what never came.
+    let v = verdict_of(&verdicts, stopped);
+    assert_eq!(v.reason, CloseReason::Expired, "{v:?}");
+    assert!(!v.open_at_end_of_input);
+    assert!(v.is_anomaly && !v.missing_templates.is_empty(), "{v:?}");
+    assert!(
+        v.reasons.iter().any(|r| r.contains("finished, not cut")),
+        "{v:?}"
+    );
+    // Finished complete blocks pass.
+    for i in 0..5u64 {
+        let v = verdict_of(&verdicts, 5_000 + i);
+        assert!(!v.open_at_end_of_input && !v.is_anomaly, "{v:?}");
+    }
+    // The block of the last second is still cut, and passes.
+    let v = verdict_of(&verdicts, cut);
+    assert_eq!(v.reason, CloseReason::EndOfInput);
+    assert!(v.open_at_end_of_input && !v.is_anomaly, "{v:?}");
 }
 
 /// A session id per line: `sessions` clients in turn.

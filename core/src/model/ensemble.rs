@@ -16,6 +16,7 @@ use crate::model::behaviour::BaseRate;
 use crate::model::calibrate::Threshold;
 use crate::model::forest::IsolationForest;
 use crate::model::infer::InferenceModel;
+use crate::model::pause::Pauses;
 use crate::model::rules::RuleHit;
 use crate::model::shape::SessionShape;
 use crate::types::ModelType;
@@ -58,6 +59,10 @@ pub struct Profile {
     /// The warmup's base failure rate (see [`crate::model::behaviour`]).
     #[serde(default)]
     pub failure_base: BaseRate,
+    /// Pauses between lines of warmup sessions: how long a session may stay silent and go on
+    /// (see [`crate::model::pause`]).
+    #[serde(default)]
+    pub pauses: Pauses,
 }
 
 /// A rule that fires on at least this share of a project's normal lines is part of its normal

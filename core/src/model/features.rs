@@ -34,7 +34,8 @@ pub struct RawFeatures {
     pub len: u32,
     /// [`level_rank`] of the line.
     pub level: u8,
-    /// Seconds since the previous line of the session (negative: first line).
+    /// Seconds since the previous line of the session (negative: first line). Only whether it is
+    /// negative enters the feature vector (see [`feature_vector`]).
     pub gap: f32,
     /// Lines in the session so far.
     pub session_len: u32,
@@ -76,11 +77,10 @@ pub fn feature_vector(raw: &RawFeatures, template_share: f32) -> Vec<f32> {
         (1.0 + raw.params as f32).ln(),
         (1.0 + raw.len as f32).ln(),
         raw.level as f32,
-        if raw.gap < 0.0 {
-            -1.0
-        } else {
-            (1.0 + raw.gap).ln()
-        },
+        // Whether the line opens its session. The pause itself is left out: as a feature it made the
+        // forest flag the timing jitter of normal sessions (measured side by side: HDFS halves session
+        // F1 0.950 -> 0.934 and 0.953 -> 0.878, BGL line F1 0.396 -> 0.382).
+        if raw.gap < 0.0 { -1.0 } else { 0.0 },
         (1.0 + raw.session_len as f32).ln(),
         session_error_rate,
         (raw.http_status / 100) as f32,
@@ -115,6 +115,12 @@ mod tests {
         assert_eq!(common.len(), FEATURE_DIMS);
         assert!(rare[0] > common[0]);
         assert_eq!(common[8], 5.0);
+        // Whether the line opens its session, not how long the session paused.
+        assert_eq!(common[5], 0.0);
+        assert_eq!(
+            feature_vector(&RawFeatures { gap: -1.0, ..raw }, 0.5)[5],
+            -1.0
+        );
         assert_eq!(level_rank(Some("error")), 3);
         assert_eq!(level_rank(None), 0);
     }

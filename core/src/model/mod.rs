@@ -9,6 +9,7 @@ pub mod forest;
 pub mod infer;
 pub mod injection;
 pub mod novelty;
+pub mod pause;
 pub mod rules;
 pub mod shape;
 pub mod transformer;

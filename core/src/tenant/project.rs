@@ -17,6 +17,7 @@ use crate::model::ensemble::{
 use crate::model::features::{feature_vector, level_rank, method_class, RawFeatures};
 use crate::model::infer::{SessionState, TokenScore};
 use crate::model::novelty::{known_key, novel_key, RarityKey, RecentRarity};
+use crate::model::pause::Pauses;
 use crate::model::rules::{CustomRule, RuleCategory, RuleHit, RuleInput, RuleSet};
 use crate::model::shape::{
     count_vector, CountVector, SessionShape, RARE_SESSION_SHARE, RECURRING_SHAPE_SUPPORT,
@@ -168,6 +169,9 @@ pub struct Samples {
     /// crash interrupted is redone on the data it started with. Empty in memory.
     #[serde(default)]
     pub open_sequences: Vec<Vec<u32>>,
+    /// Pauses between consecutive lines of warmup sessions (see [`crate::model::pause`]).
+    #[serde(default)]
+    pub pauses: Pauses,
 }
 
 /// Most complete-session count vectors kept for the shape model.
@@ -314,6 +318,7 @@ impl Samples {
             complete_sessions: n,
             shape,
             failure_base: self.failure_base(),
+            pauses: self.pauses.clone(),
         }
     }
 }
@@ -1156,18 +1161,19 @@ impl ProjectState {
             .map(fxhash)
             .unwrap_or(0);
         let base = self.failure_base(scorer);
-        let (gap, session_len, session_errors) = {
+        // The session's previous line time, before this line moves it.
+        let previous_time = self.sessions.get_mut(&key).map(|s| s.last_time);
+        let (gap, pause, session_len, session_errors) = {
             let (s, _) = self.sessions.touch(&key, timestamp);
             if key != STREAM {
                 let window = s.outcomes_of(agent);
                 window.push(failed);
                 hits.extend(failures_hit(window, &base));
             }
-            let gap = if s.lines == 0 {
-                -1.0
-            } else {
-                (timestamp - s.last_time).max(0.0) as f32
-            };
+            // (`touch` already moved the session's time to this line's.)
+            let since_previous = previous_time.filter(|_| s.lines > 0).map(|t| timestamp - t);
+            let gap = since_previous.map_or(-1.0, |g| g.max(0.0) as f32);
+            let pause = since_previous.filter(|_| key != STREAM);
             tokens_for_rebuild = (!slot_of.contains_key(&key)
                 && seq.is_some()
                 && s.cache.as_ref().is_none_or(|(g, _)| *g != generation))
@@ -1179,10 +1185,13 @@ impl ProjectState {
             if unknown {
                 s.unknown_lines += 1;
             }
-            (gap, s.lines, s.error_lines)
+            (gap, pause, s.lines, s.error_lines)
         };
         if let (false, Some(samples)) = (phase == Phase::Active, self.samples.as_mut()) {
             self.samples_dirty = true;
+            if let Some(pause) = pause {
+                samples.pauses.record(pause);
+            }
             samples.warmup_lines += 1;
             samples.warmup_failures += u64::from(failed);
             for h in &hits {
@@ -1741,13 +1750,15 @@ impl ProjectState {
     }
 
     /// Closes sessions on the host's request (`None`: all of them, as at the end of input). At the
-    /// end of input, sessions idle past `idle_timeout` (log time) finished and close as expired; the
-    /// others were cut ([`CloseReason::EndOfInput`]).
+    /// end of input, sessions idle past the idle timeout (log time) finished and close as expired, and
+    /// so do sessions silent longer than the project's sessions pause inside at the target
+    /// false-positive rate (see [`crate::model::pause`]); the others were cut
+    /// ([`CloseReason::EndOfInput`]).
     pub fn close_sessions(
         &mut self,
         teacher: &TeacherView,
         id: Option<&str>,
-        idle_timeout: f64,
+        config: &Config,
     ) -> Vec<SessionVerdict> {
         let phase = self.phase();
         let student = if phase == Phase::Active && !self.teacher_scores {
@@ -1759,7 +1770,9 @@ impl ProjectState {
             Some(s) => Scorer::Student(s),
             None => Scorer::Teacher(teacher),
         };
+        let idle_timeout = config.session_idle_timeout_secs;
         let mut closing: Vec<(Session, CloseReason)> = Vec::new();
+        let mut settled = Vec::new();
         match id {
             Some(id) => closing.extend(
                 self.sessions
@@ -1770,6 +1783,15 @@ impl ProjectState {
                 if self.log_now.is_finite() {
                     let finished = self.sessions.expire(self.log_now, idle_timeout);
                     closing.extend(finished.into_iter().map(|s| (s, CloseReason::Expired)));
+                    let longest = self
+                        .longest_pause(&scorer, config.target_false_positive_rate)
+                        .filter(|&p| p < idle_timeout);
+                    if let Some(longest) = longest {
+                        for s in self.sessions.expire(self.log_now, longest) {
+                            settled.push((s.id.clone(), self.log_now - s.last_time, longest));
+                            closing.push((s, CloseReason::Expired));
+                        }
+                    }
                 }
                 closing.extend(
                     self.sessions
@@ -1779,12 +1801,31 @@ impl ProjectState {
                 );
             }
         }
-        let verdicts: Vec<SessionVerdict> = closing
+        let mut verdicts: Vec<SessionVerdict> = closing
             .into_iter()
             .filter_map(|(s, reason)| self.close(s, reason, &scorer, phase))
             .collect();
+        for v in &mut verdicts {
+            if let Some((_, silent, longest)) = settled.iter().find(|(id, ..)| *id == v.session_id)
+            {
+                v.reasons.push(format!(
+                    "silent for {silent:.0} s at the end of the input, longer than the project's \
+                     sessions pause ({longest:.1} s): finished, not cut"
+                ));
+            }
+        }
         self.queue_verdicts(&verdicts);
         verdicts
+    }
+
+    /// The longest pause a session may take and go on, exceeded by at most `share` of the pauses
+    /// inside the serving student's warmup sessions (or the warmup's so far while the teacher
+    /// serves); `None` while too few pauses were seen to tell.
+    fn longest_pause(&self, scorer: &Scorer<'_>, share: f64) -> Option<f64> {
+        match scorer {
+            Scorer::Student(st) => st.profile.pauses.longest_normal(share),
+            Scorer::Teacher(_) => self.samples.as_ref()?.pauses.longest_normal(share),
+        }
     }
 
     /// Drops every open session without verdicts. Returns how many there were.
