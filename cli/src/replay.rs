@@ -64,6 +64,9 @@ struct LineOut<'a> {
     template: &'a str,
     reasons: &'a [String],
     cause: Option<&'a str>,
+    pattern: Option<&'a str>,
+    incident_id: Option<u64>,
+    feedback_id: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -80,6 +83,9 @@ struct SessionOut<'a> {
     reasons: &'a [String],
     open_at_end_of_input: bool,
     cause: Option<&'a str>,
+    pattern: Option<&'a str>,
+    incident_id: Option<u64>,
+    feedback_id: Option<u64>,
 }
 
 /// What a replay found (also printed as its summary).
@@ -259,6 +265,9 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
                         template: &d.template,
                         reasons: &d.reasons,
                         cause: d.cause.as_deref(),
+                        pattern: d.pattern.as_deref(),
+                        incident_id: d.incident_id,
+                        feedback_id: d.feedback_id,
                     },
                 )?;
                 w.write_all(b"\n")?;
@@ -367,6 +376,9 @@ fn write_verdicts(
                     reasons: &v.reasons,
                     open_at_end_of_input: v.open_at_end_of_input,
                     cause: v.cause.as_deref(),
+                    pattern: v.pattern.as_deref(),
+                    incident_id: v.incident_id,
+                    feedback_id: v.feedback_id,
                 },
             )?;
             w.write_all(b"\n")?;

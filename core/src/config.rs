@@ -92,6 +92,9 @@ pub struct Config {
     pub admin_api_key: Option<String>,
     /// A session closes after this many seconds without a line, measured on log time.
     pub session_idle_timeout_secs: f64,
+    /// An incident stays open while its pattern recurs within this many seconds of log time
+    /// (`INCIDENT_GAP_SECS`, default one hour); after that quiet it is resolved.
+    pub incident_gap_secs: f64,
     /// At most this many open sessions per project; the least recently used is closed beyond it.
     pub max_sessions_per_project: usize,
     /// At most this many templates per project (LRU eviction beyond it).
@@ -157,6 +160,7 @@ impl Default for Config {
             port: 8000,
             admin_api_key: None,
             session_idle_timeout_secs: 60.0,
+            incident_gap_secs: 3600.0,
             max_sessions_per_project: 10_000,
             max_templates_per_project: 10_000,
             max_line_bytes: 64 * 1024,
@@ -280,6 +284,7 @@ impl Config {
             };
         }
         num!(session_idle_timeout_secs, "SESSION_IDLE_TIMEOUT_SECS");
+        num!(incident_gap_secs, "INCIDENT_GAP_SECS");
         num!(max_sessions_per_project, "MAX_SESSIONS_PER_PROJECT");
         num!(max_templates_per_project, "MAX_TEMPLATES_PER_PROJECT");
         num!(max_line_bytes, "MAX_LINE_BYTES");
@@ -327,6 +332,9 @@ impl Config {
                 "session_idle_timeout_secs",
                 "must be positive",
             ));
+        }
+        if !(self.incident_gap_secs.is_finite() && self.incident_gap_secs > 0.0) {
+            return Err(config_error("incident_gap_secs", "must be positive"));
         }
         if self.max_sessions_per_project == 0 {
             return Err(config_error("max_sessions_per_project", "must be positive"));

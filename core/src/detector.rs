@@ -14,6 +14,8 @@ use crate::model::ensemble::TeacherView;
 use crate::model::vocab::GlobalVocab;
 use crate::parse::TemplateMiner;
 use crate::store::{global_blob, project_blob, Store, Write};
+use crate::tenant::feedback::{Feedback, FeedbackScope, FeedbackTarget, NewFeedback};
+use crate::tenant::incident::{Incident, IncidentState};
 use crate::tenant::keys::{generate_key, hash_key, presented_key_hash, KeyHash};
 use crate::tenant::project::{
     compile_session_pattern, LineContext, ProjectRecord, ProjectState, Samples,
@@ -30,6 +32,10 @@ use crate::types::{
 /// A callback receiving every session verdict as it is produced (on the thread that produced it, after
 /// the project's lock is released).
 pub type VerdictCallback = Arc<dyn Fn(&SessionVerdict) + Send + Sync>;
+
+/// A callback receiving every incident as it is raised (on the thread that raised it, after the
+/// project's lock is released).
+pub type IncidentCallback = Arc<dyn Fn(&Incident) + Send + Sync>;
 
 /// The multi-tenant anomaly detector: a cheap `Clone` (`Arc` inside), `Send + Sync`.
 ///
@@ -67,6 +73,7 @@ pub(crate) struct Inner {
     pub(crate) logs_processed: AtomicU64,
     closed: AtomicBool,
     callback: RwLock<Option<VerdictCallback>>,
+    incident_callback: RwLock<Option<IncidentCallback>>,
     loaded: Mutex<LoadedStudents>,
     pub(crate) self_ref: Weak<Inner>,
 }
@@ -178,6 +185,7 @@ impl TenantDetector {
             logs_processed: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             callback: RwLock::new(None),
+            incident_callback: RwLock::new(None),
             loaded: Mutex::new(LoadedStudents::default()),
             self_ref: weak.clone(),
         });
@@ -241,6 +249,7 @@ impl TenantDetector {
             header_unmatched: 0,
             header_recovered: 0,
             session_pattern: new.session_pattern,
+            feedback: Default::default(),
             custom_rules: new.custom_rules,
             created_at: now,
             last_activity: now,
@@ -518,12 +527,14 @@ impl TenantDetector {
             };
             let out = st.process(&ctx, records);
             inner.after_lines(&mut st)?;
+            let raised = st.take_fresh_incidents();
             let student_bytes = st.student.as_ref().map(|s| s.seq.memory_bytes());
             let id = st.record.id.clone();
             drop(st);
             if let Some(bytes) = student_bytes {
                 inner.touch_student(&id, bytes);
             }
+            inner.deliver_incidents(&raised);
             out
         };
         drop(vocab);
@@ -542,9 +553,12 @@ impl TenantDetector {
         let verdicts = {
             let mut st = slot.lock();
             inner.ensure_loaded(&mut st)?;
-            st.close_sessions(&teacher, Some(session_id), &inner.config)
+            let v = st.close_sessions(&teacher, Some(session_id), &inner.config, inner.clock.now());
+            (v, st.take_fresh_incidents())
         };
+        let (verdicts, raised) = verdicts;
         inner.deliver(&verdicts);
+        inner.deliver_incidents(&raised);
         Ok(verdicts.into_iter().next())
     }
 
@@ -561,11 +575,13 @@ impl TenantDetector {
         let verdicts = {
             let mut st = slot.lock();
             inner.ensure_loaded(&mut st)?;
-            let v = st.close_sessions(&teacher, None, &inner.config);
+            let v = st.close_sessions(&teacher, None, &inner.config, inner.clock.now());
             inner.after_lines(&mut st)?;
-            v
+            (v, st.take_fresh_incidents())
         };
+        let (verdicts, raised) = verdicts;
         inner.deliver(&verdicts);
+        inner.deliver_incidents(&raised);
         Ok(verdicts)
     }
 
@@ -581,6 +597,119 @@ impl TenantDetector {
     /// Verdicts are also queued for [`TenantDetector::poll_session_verdicts`].
     pub fn set_verdict_callback(&self, callback: Option<VerdictCallback>) {
         *self.inner.callback.write() = callback;
+    }
+
+    /// Sets (or clears) a callback receiving every incident of every project as it is raised.
+    /// Incidents are also queued for [`TenantDetector::poll_incidents`].
+    pub fn set_incident_callback(&self, callback: Option<IncidentCallback>) {
+        *self.inner.incident_callback.write() = callback;
+    }
+
+    /// Takes up to `max` of the project's newly raised incidents, oldest first, each as it was when
+    /// raised (see [`TenantDetector::incident`] for its state now).
+    pub fn poll_incidents(&self, api_key: &str, max: usize) -> Result<Vec<Incident>> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let mut st = slot.lock();
+        st.load_incidents(&inner.store)?;
+        Ok(st
+            .incidents_mut()
+            .map(|b| b.take_raised(max))
+            .unwrap_or_default())
+    }
+
+    /// The project's incidents, open ones first (each group newest first); `state` filters. At
+    /// most [`crate::tenant::incident::MAX_OPEN`] open and
+    /// [`crate::tenant::incident::MAX_RESOLVED`] resolved ones are kept.
+    pub fn incidents(&self, api_key: &str, state: Option<IncidentState>) -> Result<Vec<Incident>> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let mut st = slot.lock();
+        st.load_incidents(&inner.store)?;
+        Ok(st.incidents().map(|b| b.list(state)).unwrap_or_default())
+    }
+
+    /// One incident of the project, as it is now.
+    pub fn incident(&self, api_key: &str, incident_id: u64) -> Result<Incident> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let mut st = slot.lock();
+        st.load_incidents(&inner.store)?;
+        st.incidents()
+            .and_then(|b| b.get(incident_id))
+            .ok_or_else(|| no_incident(incident_id))
+    }
+
+    /// Operator feedback: marks an incident (or a result's pattern) normal or anomalous, for what
+    /// the scope says and for a period or for good. It applies to the project's next line at once,
+    /// is stored before this returns (it survives a restart), and never touches another project.
+    /// An incident the project does not hold, a scope the target cannot give a key for (a rule
+    /// scope on an incident no rule matched), or a non-positive duration is an invalid input.
+    pub fn feedback(&self, api_key: &str, new: NewFeedback) -> Result<Feedback> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let mut st = slot.lock();
+        st.load_incidents(&inner.store)?;
+        let (key, incident_id) = match &new.target {
+            FeedbackTarget::Pattern(pattern) => {
+                if new.scope != FeedbackScope::Pattern {
+                    return Err(Error::invalid_input(
+                        "a pattern target takes the pattern scope; give the incident as the \
+                         target for a template, rule or client scope",
+                    ));
+                }
+                (pattern.clone(), None)
+            }
+            FeedbackTarget::Incident(id) => {
+                let incident = st
+                    .incidents()
+                    .and_then(|b| b.get(*id))
+                    .ok_or_else(|| no_incident(*id))?;
+                (feedback_key(&incident, new.scope)?, Some(*id))
+            }
+        };
+        let now = inner.clock.now();
+        let entry = st.record.feedback.add(&new, key, incident_id, now)?;
+        if let (Some(id), Some(book)) = (incident_id, st.incidents_mut()) {
+            book.set_feedback(id, Some(new.label));
+        }
+        inner.commit_now(&mut st)?;
+        Ok(entry)
+    }
+
+    /// The project's feedback marks, oldest first.
+    pub fn list_feedback(&self, api_key: &str) -> Result<Vec<Feedback>> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let st = slot.lock();
+        Ok(st.record.feedback.entries.clone())
+    }
+
+    /// Undoes a feedback mark: results it decided are judged as before from the next line on.
+    /// Returns the removed mark; an id the project does not hold is an invalid input.
+    pub fn undo_feedback(&self, api_key: &str, feedback_id: u64) -> Result<Feedback> {
+        let inner = self.live()?;
+        let slot = inner.authenticate(api_key)?;
+        let mut st = slot.lock();
+        st.load_incidents(&inner.store)?;
+        let removed = st.record.feedback.undo(feedback_id).ok_or_else(|| {
+            Error::invalid_input(format!("no feedback #{feedback_id} in this project"))
+        })?;
+        if let Some(id) = removed.incident_id {
+            let still = st
+                .record
+                .feedback
+                .entries
+                .iter()
+                .rev()
+                .find(|f| f.incident_id == Some(id))
+                .map(|f| f.label);
+            if let Some(book) = st.incidents_mut() {
+                book.set_feedback(id, still);
+            }
+        }
+        inner.commit_now(&mut st)?;
+        Ok(removed)
     }
 
     /// Drops every open session of the project without verdicts; returns how many were open.
@@ -810,6 +939,27 @@ impl Inner {
         Ok(slot)
     }
 
+    fn deliver_incidents(&self, incidents: &[Incident]) {
+        if incidents.is_empty() {
+            return;
+        }
+        let cb = self.incident_callback.read().clone();
+        if let Some(cb) = cb {
+            for i in incidents {
+                // A panicking host callback must not poison the detector.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(i)));
+            }
+        }
+    }
+
+    /// Commits the project now (a change the caller must not lose: feedback).
+    fn commit_now(&self, st: &mut ProjectState) -> Result<()> {
+        let writes = st.persist_writes(self.clock.now())?;
+        self.store.commit(writes)?;
+        st.mark_persisted();
+        Ok(())
+    }
+
     fn deliver(&self, verdicts: &[SessionVerdict]) {
         if verdicts.is_empty() {
             return;
@@ -978,4 +1128,28 @@ fn validate_project_name(name: &str) -> Result<&str> {
         ));
     }
     Ok(name)
+}
+
+fn no_incident(id: u64) -> Error {
+    Error::invalid_input(format!("no incident {id} in this project"))
+}
+
+/// What a mark on `incident` matches under `scope`.
+fn feedback_key(incident: &Incident, scope: FeedbackScope) -> Result<String> {
+    let first = |list: &[crate::tenant::incident::Counted]| list.first().map(|c| c.name.clone());
+    let key = match scope {
+        FeedbackScope::Pattern => Some(incident.pattern.clone()),
+        FeedbackScope::Template => first(&incident.top_templates).or_else(|| {
+            crate::tenant::feedback::pattern_subject(&incident.pattern).map(str::to_string)
+        }),
+        FeedbackScope::Rule => first(&incident.top_rules),
+        FeedbackScope::Client => incident.session_ids.first().cloned(),
+    };
+    key.ok_or_else(|| {
+        Error::invalid_input(format!(
+            "incident {} has no {} to mark (it holds no such signal)",
+            incident.id,
+            format!("{scope:?}").to_lowercase()
+        ))
+    })
 }

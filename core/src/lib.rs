@@ -45,10 +45,12 @@ pub mod types;
 pub mod util;
 
 pub use config::{Config, DeviceKind, ModelDims};
-pub use detector::{TenantDetector, VerdictCallback};
+pub use detector::{IncidentCallback, TenantDetector, VerdictCallback};
 pub use error::{Error, ErrorKind, Result};
 pub use model::rules::{CustomRule, RuleCategory};
 pub use parse::LogFormat;
+pub use tenant::feedback::{Feedback, FeedbackLabel, FeedbackScope, FeedbackTarget, NewFeedback};
+pub use tenant::incident::{Counted, Incident, IncidentExample, IncidentState};
 pub use train::clock::{Clock, ManualClock, SystemClock};
 pub use train::job::{JobHandle, JobState, JobStatus};
 pub use types::*;

@@ -337,6 +337,9 @@ mod tests {
             unknown_template_ratio: 0.0,
             truncated: false,
             cause: Some(cause.into()),
+            pattern: None,
+            incident_id: None,
+            feedback_id: None,
         }
     }
 
@@ -362,6 +365,9 @@ mod tests {
             timestamp: 0.0,
             open_at_end_of_input: cut,
             cause: cause.map(str::to_string),
+            pattern: None,
+            incident_id: None,
+            feedback_id: None,
         }
     }
 

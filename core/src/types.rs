@@ -210,7 +210,8 @@ pub struct ExpectedTemplate {
 /// The verdict on one log line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
-    /// Whether the line is anomalous (`anomaly_score >= threshold`).
+    /// Whether the line is anomalous (`anomaly_score >= threshold`, unless operator feedback decided:
+    /// see `feedback_id`).
     pub is_anomaly: bool,
     /// Ensemble score in `[0, 1]`.
     pub anomaly_score: f32,
@@ -261,6 +262,18 @@ pub struct Detection {
     /// web-attack rule) or `truncated`; `None` when there is no reason.
     #[serde(default)]
     pub cause: Option<String>,
+    /// The shared signal of the line: its cause and what the cause is about (`rule:attack:sqli`,
+    /// `novel_template: <template>`, ...). Incidents group by it and feedback with the pattern scope
+    /// matches on it; `None` when there is no cause.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// The incident the flagged line joined (see [`crate::TenantDetector::incidents`]): the stable
+    /// reference feedback is given on. `None` for a line that was not flagged.
+    #[serde(default)]
+    pub incident_id: Option<u64>,
+    /// The operator feedback that decided the verdict, if one matched (its reason comes first).
+    #[serde(default)]
+    pub feedback_id: Option<u64>,
 }
 
 /// Result of [`crate::TenantDetector::detect_batch`].
@@ -334,6 +347,16 @@ pub struct SessionVerdict {
     /// every session differ); `None` when there is no reason.
     #[serde(default)]
     pub cause: Option<String>,
+    /// The shared signal of the verdict: its cause and the event(s) behind it
+    /// (`missing_template: <template>`, `rare_template: <template>`, ...); `None` without a cause.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// The incident the flagged verdict joined; `None` when not flagged.
+    #[serde(default)]
+    pub incident_id: Option<u64>,
+    /// The operator feedback that decided the verdict, if one matched.
+    #[serde(default)]
+    pub feedback_id: Option<u64>,
 }
 
 /// Training state of a project.

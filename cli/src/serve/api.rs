@@ -697,6 +697,13 @@ pub struct Detection {
     /// Kind of the first reason (`novel_template`, `new_template`, `sequence`, `isolation_forest`,
     /// `rule:NAME`, `attack_session`, `truncated`), to group verdicts by cause.
     pub cause: Option<String>,
+    /// The shared signal (cause and what it is about): incidents group by it, pattern-scoped
+    /// feedback matches on it.
+    pub pattern: Option<String>,
+    /// The incident a flagged result joined: the reference feedback is given on.
+    pub incident_id: Option<u64>,
+    /// The operator feedback that decided the verdict, if any.
+    pub feedback_id: Option<u64>,
 }
 
 impl From<core::Detection> for Detection {
@@ -725,6 +732,9 @@ impl From<core::Detection> for Detection {
             unknown_template_ratio,
             truncated,
             cause,
+            pattern,
+            incident_id,
+            feedback_id,
         } = d;
         Self {
             is_anomaly,
@@ -750,6 +760,9 @@ impl From<core::Detection> for Detection {
             unknown_template_ratio,
             truncated,
             cause,
+            pattern,
+            incident_id,
+            feedback_id,
         }
     }
 }
@@ -822,6 +835,13 @@ pub struct SessionVerdict {
     pub open_at_end_of_input: bool,
     /// Kind of the first reason (`end_surprise`, `rare_template`, `missing_template`, `broken_tie`).
     pub cause: Option<String>,
+    /// The shared signal (cause and what it is about): incidents group by it, pattern-scoped
+    /// feedback matches on it.
+    pub pattern: Option<String>,
+    /// The incident a flagged result joined: the reference feedback is given on.
+    pub incident_id: Option<u64>,
+    /// The operator feedback that decided the verdict, if any.
+    pub feedback_id: Option<u64>,
 }
 
 impl From<core::SessionVerdict> for SessionVerdict {
@@ -843,6 +863,9 @@ impl From<core::SessionVerdict> for SessionVerdict {
             timestamp,
             open_at_end_of_input,
             cause,
+            pattern,
+            incident_id,
+            feedback_id,
         } = v;
         Self {
             project_id,
@@ -861,6 +884,9 @@ impl From<core::SessionVerdict> for SessionVerdict {
             timestamp,
             open_at_end_of_input,
             cause,
+            pattern,
+            incident_id,
+            feedback_id,
         }
     }
 }
@@ -1275,6 +1301,9 @@ mod tests {
             unknown_template_ratio: 0.0,
             truncated: false,
             cause: Some("sequence".into()),
+            pattern: None,
+            incident_id: None,
+            feedback_id: None,
         }
     }
 
@@ -1304,6 +1333,9 @@ mod tests {
             timestamp: 2.0,
             open_at_end_of_input: true,
             cause: None,
+            pattern: None,
+            incident_id: None,
+            feedback_id: None,
         });
         for state in [
             None,

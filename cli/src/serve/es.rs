@@ -405,6 +405,9 @@ mod tests {
             unknown_template_ratio: 0.0,
             truncated: false,
             cause: None,
+            pattern: None,
+            incident_id: None,
+            feedback_id: None,
         }
     }
 

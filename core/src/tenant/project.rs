@@ -28,6 +28,8 @@ use crate::parse::{
     Header, HeaderCounts, HeaderParser, LogFormat, MinerConfig, TemplateMatch, TemplateMiner,
 };
 use crate::store::{project_blob, Store, Write};
+use crate::tenant::feedback::FeedbackBook;
+use crate::tenant::incident::{line_pattern, IncidentBook};
 use crate::tenant::keys::KeyHash;
 use crate::tenant::session::{Session, SessionTable, MAX_SESSION_TOKENS};
 use crate::train::job::{JobHandle, JobState};
@@ -83,6 +85,9 @@ pub struct ProjectRecord {
     pub header_recovered: u64,
     /// Session pattern.
     pub session_pattern: Option<String>,
+    /// Operator feedback (see [`crate::tenant::feedback`]).
+    #[serde(default)]
+    pub feedback: FeedbackBook,
     /// Custom rules.
     pub custom_rules: Vec<CustomRule>,
     /// Creation time.
@@ -173,6 +178,12 @@ pub struct Samples {
     #[serde(default)]
     pub pauses: Pauses,
 }
+
+/// Opens the shape part of a session verdict's pattern (see [`crate::tenant::feedback::pattern_subject`]).
+pub const SHAPE_TAG_OPEN: &str = "[session of ";
+
+/// Name of the project blob holding its incidents.
+const INCIDENTS_BLOB: &str = "incidents";
 
 /// Most complete-session count vectors kept for the shape model.
 const MAX_SHAPES: usize = 20_000;
@@ -410,6 +421,9 @@ pub struct ProjectState {
     recent: Option<(u64, RecentRarity)>,
     /// Sessions found idle past the timeout while a batch was prepared, closed after it.
     idle_closed: Vec<Session>,
+    /// The project's incidents (read from storage with the samples, see
+    /// [`ProjectState::load_for_lines`]).
+    incidents: Option<IncidentBook>,
 }
 
 /// Read-only context a line is processed with.
@@ -482,6 +496,7 @@ impl ProjectState {
             novel_miner: TemplateMiner::new(novel_config),
             recent: None,
             idle_closed: Vec::new(),
+            incidents: None,
             key_hash,
             record,
         })
@@ -557,6 +572,13 @@ impl ProjectState {
                 bytes: serde_json::to_vec(&self.miner)?,
             },
         ];
+        if let Some(book) = self.incidents.as_mut().filter(|b| b.is_dirty()) {
+            writes.push(Write::Blob {
+                name: project_blob(&self.record.id, INCIDENTS_BLOB),
+                bytes: crate::store::encode(&*book)?,
+            });
+            book.mark_persisted();
+        }
         // Unchanged or spilled samples are already stored as they are.
         let (part, collected) = match (&mut self.samples, &mut self.additions) {
             (Some(samples), _) if self.samples_dirty => ("samples", samples),
@@ -669,12 +691,43 @@ impl ProjectState {
     /// Loads what feeding the project needs: the samples during warmup (the live profile and the
     /// first training read them), only the additions once a student serves.
     pub fn load_for_lines(&mut self, store: &Store) -> Result<()> {
+        self.load_incidents(store)?;
         // The teacher's live profile is learned from the samples.
         if self.record.has_student && !self.teacher_scores {
             self.load_additions(store)
         } else {
             self.load_samples(store)
         }
+    }
+
+    /// Reads the project's incidents from storage, once.
+    pub fn load_incidents(&mut self, store: &Store) -> Result<()> {
+        if self.incidents.is_none() {
+            let stored = store.blob(&project_blob(&self.record.id, INCIDENTS_BLOB))?;
+            self.incidents = Some(match stored {
+                Some(bytes) => crate::store::decode(&bytes)?,
+                None => IncidentBook::default(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The incidents raised since the last call, for the host's callback.
+    pub fn take_fresh_incidents(&mut self) -> Vec<crate::tenant::incident::Incident> {
+        self.incidents
+            .as_mut()
+            .map(IncidentBook::take_fresh)
+            .unwrap_or_default()
+    }
+
+    /// The project's incidents (empty until loaded).
+    pub fn incidents(&self) -> Option<&IncidentBook> {
+        self.incidents.as_ref()
+    }
+
+    /// The project's incidents for a change (loaded by the caller).
+    pub fn incidents_mut(&mut self) -> Option<&mut IncidentBook> {
+        self.incidents.as_mut()
     }
 
     /// Whether [`ProjectState::spill_samples`] needs a commit first.
@@ -963,6 +1016,9 @@ impl ProjectState {
                 unknown_template_ratio: unknown_ratio,
                 truncated: p.truncated,
                 cause,
+                pattern: None,
+                incident_id: None,
+                feedback_id: None,
             });
         }
         // Log counts in the results are per line: fix them up from the final count backwards.
@@ -982,6 +1038,7 @@ impl ProjectState {
         verdicts.extend(self.expire(ctx, &scorer, phase));
         self.forget_evicted_templates();
         self.record.last_activity = ctx.now;
+        self.review(&mut out, &mut verdicts, ctx.config, ctx.now);
         self.queue_verdicts(&verdicts);
         (out, verdicts)
     }
@@ -1659,6 +1716,27 @@ impl ProjectState {
                 text(b)
             ));
         }
+        // The verdict's pattern: its cause, the event(s) behind it, and the session's shape (which
+        // event types it holds: a normal re-run and a failure can share a rare event and differ in
+        // the rest, and feedback on one must not silence the other).
+        let shape = session_shape_tag(&s.templates);
+        let pattern = cause.map(|c| match c {
+            // A never-seen event is named by its own template (the novel miner's), not as
+            // "unknown": two different new events are two patterns.
+            "rare_template" => match judged.rare.first() {
+                Some(0) => match s.novel.first().and_then(|&id| self.novel_miner.template(id)) {
+                    Some(novel) => format!("novel_template: {novel}"),
+                    None => format!("{c}: {}", text(0)),
+                },
+                Some(&t) => format!("{c}: {}", text(t)),
+                None => c.to_string(),
+            },
+            "missing_template" => format!("{c}: {}", missing.join(" + ")),
+            "broken_tie" => judged.broken.first().map_or(c.to_string(), |&(a, _, b, _)| {
+                format!("{c}: {} / {}", text(a), text(b))
+            }),
+            _ => c.to_string(),
+        } + &shape);
         let anomaly_score = end_score.max(shape_score);
         let threshold = self.anomaly_threshold;
         let is_anomaly = anomaly_score >= threshold;
@@ -1684,6 +1762,9 @@ impl ProjectState {
             timestamp: s.last_time,
             open_at_end_of_input: cut,
             cause: cause.map(str::to_string),
+            pattern,
+            incident_id: None,
+            feedback_id: None,
         })
     }
 
@@ -1740,6 +1821,43 @@ impl ProjectState {
         recent.record(if ordinary { keys } else { Vec::new() });
     }
 
+    /// What operators said and what they read: each result gets its pattern, operator feedback
+    /// decides the results it matches, and flagged results join their incidents.
+    fn review(
+        &mut self,
+        lines: &mut [Detection],
+        verdicts: &mut [SessionVerdict],
+        config: &Config,
+        now: f64,
+    ) {
+        let gap = config.incident_gap_secs;
+        for d in lines.iter_mut() {
+            d.pattern = line_pattern(d);
+            if !self.record.feedback.is_empty() {
+                let was = d.is_anomaly;
+                self.record.feedback.apply_to_line(d, now);
+                match (was, d.is_anomaly) {
+                    (false, true) => self.record.anomaly_count += 1,
+                    (true, false) => {
+                        self.record.anomaly_count = self.record.anomaly_count.saturating_sub(1)
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(book) = self.incidents.as_mut() {
+                book.add_line(&self.record.id, d, gap);
+            }
+        }
+        for v in verdicts.iter_mut() {
+            if !self.record.feedback.is_empty() {
+                self.record.feedback.apply_to_verdict(v, now);
+            }
+            if let Some(book) = self.incidents.as_mut() {
+                book.add_verdict(&self.record.id, v, gap);
+            }
+        }
+    }
+
     fn queue_verdicts(&mut self, verdicts: &[SessionVerdict]) {
         for v in verdicts {
             self.verdicts.push_back(v.clone());
@@ -1759,6 +1877,7 @@ impl ProjectState {
         teacher: &TeacherView,
         id: Option<&str>,
         config: &Config,
+        now: f64,
     ) -> Vec<SessionVerdict> {
         let phase = self.phase();
         let student = if phase == Phase::Active && !self.teacher_scores {
@@ -1805,6 +1924,7 @@ impl ProjectState {
             .into_iter()
             .filter_map(|(s, reason)| self.close(s, reason, &scorer, phase))
             .collect();
+        self.review(&mut [], &mut verdicts, config, now);
         for v in &mut verdicts {
             if let Some((_, silent, longest)) = settled.iter().find(|(id, ..)| *id == v.session_id)
             {
@@ -1982,6 +2102,20 @@ pub fn truncate(line: &str, max: usize) -> (&str, bool) {
         end -= 1;
     }
     (&line[..end], true)
+}
+
+/// The shape part of a session verdict's pattern: how many distinct event types the session holds
+/// and a hash of which.
+fn session_shape_tag(templates: &[u32]) -> String {
+    let mut distinct: Vec<u32> = templates.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let ids: Vec<String> = distinct.iter().map(u32::to_string).collect();
+    format!(
+        " {SHAPE_TAG_OPEN}{} event types, {:08x}]",
+        distinct.len(),
+        fxhash(&ids.join(",")) as u32
+    )
 }
 
 fn fxhash(s: &str) -> u64 {

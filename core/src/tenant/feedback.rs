@@ -1,0 +1,250 @@
+//! Operator feedback: "this is normal here" or "yes, this is real", for a pattern, a template, a rule
+//! or a client, for a period or for good.
+//!
+//! A mark applies at once to every later result it matches (no retraining): a `normal` mark stops
+//! matching results from alerting, an `anomaly` mark keeps them alerting even when the detector
+//! would let them pass (a pattern that became common). Marks belong to one project, are stored with
+//! its record, listed, and undone by id; the most recent matching mark wins.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::types::{Detection, SessionVerdict};
+
+/// What the operator says about the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackLabel {
+    /// Normal for this project: matching results stop alerting.
+    Normal,
+    /// A real anomaly: matching results keep alerting.
+    Anomaly,
+}
+
+/// What a mark applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackScope {
+    /// Results with the same pattern (the cause and the template, rule or session shape behind it:
+    /// [`Detection::pattern`], [`SessionVerdict::pattern`]).
+    Pattern,
+    /// Lines with this template in any context, and sessions holding it as their rare or missing event.
+    Template,
+    /// Lines on which this rule matched.
+    Rule,
+    /// Everything of this client (session id).
+    Client,
+}
+
+/// What the operator looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackTarget {
+    /// An incident, by id (every flagged result carries its incident's id).
+    Incident(u64),
+    /// A result's pattern, as the result carries it (only with [`FeedbackScope::Pattern`]).
+    Pattern(String),
+}
+
+/// A mark to add (see [`crate::TenantDetector::feedback`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewFeedback {
+    /// What was looked at.
+    pub target: FeedbackTarget,
+    /// What the operator says.
+    pub label: FeedbackLabel,
+    /// What the mark applies to.
+    pub scope: FeedbackScope,
+    /// How long it applies, in seconds from now (`None`: for good).
+    #[serde(default)]
+    pub duration_secs: Option<f64>,
+    /// Free text kept with the mark.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl NewFeedback {
+    /// A mark on an incident, for good, scoped to its pattern.
+    pub fn incident(id: u64, label: FeedbackLabel) -> Self {
+        Self {
+            target: FeedbackTarget::Incident(id),
+            label,
+            scope: FeedbackScope::Pattern,
+            duration_secs: None,
+            note: None,
+        }
+    }
+
+    /// The same mark with another scope.
+    pub fn scope(mut self, scope: FeedbackScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// The same mark for a period of `secs` seconds.
+    pub fn for_secs(mut self, secs: f64) -> Self {
+        self.duration_secs = Some(secs);
+        self
+    }
+}
+
+/// A stored mark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// Id within the project (never reused).
+    pub id: u64,
+    /// What the operator said.
+    pub label: FeedbackLabel,
+    /// What it applies to.
+    pub scope: FeedbackScope,
+    /// The pattern, template, rule or client it matches.
+    pub key: String,
+    /// The incident it was given on, if any.
+    pub incident_id: Option<u64>,
+    /// When it was given (Unix seconds).
+    pub created_at: f64,
+    /// When it stops applying (`None`: never).
+    pub expires_at: Option<f64>,
+    /// Free text.
+    pub note: Option<String>,
+}
+
+impl Feedback {
+    fn live(&self, now: f64) -> bool {
+        self.expires_at.is_none_or(|t| now < t)
+    }
+
+    fn matches_line(&self, d: &Detection) -> bool {
+        match self.scope {
+            FeedbackScope::Pattern => d.pattern.as_deref() == Some(self.key.as_str()),
+            FeedbackScope::Template => d.template == self.key,
+            FeedbackScope::Rule => d.matched_rules.contains(&self.key),
+            FeedbackScope::Client => d.session_id.as_deref() == Some(self.key.as_str()),
+        }
+    }
+
+    fn matches_verdict(&self, v: &SessionVerdict) -> bool {
+        match self.scope {
+            FeedbackScope::Pattern => v.pattern.as_deref() == Some(self.key.as_str()),
+            FeedbackScope::Template => {
+                v.missing_templates.contains(&self.key)
+                    || v.pattern.as_deref().and_then(pattern_subject) == Some(self.key.as_str())
+            }
+            FeedbackScope::Rule => false,
+            FeedbackScope::Client => v.session_id == self.key,
+        }
+    }
+
+    /// The words a result gets when the mark decides it.
+    fn reason(&self) -> String {
+        match self.label {
+            FeedbackLabel::Normal => format!("marked normal by operator feedback #{}", self.id),
+            FeedbackLabel::Anomaly => format!("confirmed by operator feedback #{}", self.id),
+        }
+    }
+}
+
+/// The template or rule a pattern names (the part after `cause: `, without a session verdict's
+/// shape), if any.
+pub fn pattern_subject(pattern: &str) -> Option<&str> {
+    let (_, subject) = pattern.split_once(": ")?;
+    let subject = match subject.rfind(crate::tenant::project::SHAPE_TAG_OPEN) {
+        Some(i) => subject[..i].trim_end(),
+        None => subject,
+    };
+    Some(subject)
+}
+
+/// Most marks a project keeps: feedback is a person's work, so this is far beyond use; it keeps a
+/// runaway script from growing a project's record without bound.
+pub const MAX_FEEDBACK: usize = 10_000;
+
+/// A project's marks (stored with its record).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackBook {
+    /// Marks, oldest first.
+    #[serde(default)]
+    pub entries: Vec<Feedback>,
+    /// Id of the next mark.
+    #[serde(default)]
+    pub next_id: u64,
+}
+
+impl FeedbackBook {
+    /// Adds a mark with its key resolved by the caller.
+    pub fn add(
+        &mut self,
+        new: &NewFeedback,
+        key: String,
+        incident_id: Option<u64>,
+        now: f64,
+    ) -> Result<Feedback> {
+        if key.is_empty() {
+            return Err(Error::invalid_input("feedback names nothing to match"));
+        }
+        if let Some(d) = new.duration_secs {
+            if !(d.is_finite() && d > 0.0) {
+                return Err(Error::invalid_input(format!(
+                    "feedback duration must be a positive number of seconds, got {d}"
+                )));
+            }
+        }
+        if self.entries.len() >= MAX_FEEDBACK {
+            return Err(Error::invalid_input(format!(
+                "the project already holds {MAX_FEEDBACK} feedback marks: undo some first"
+            )));
+        }
+        self.next_id += 1;
+        let entry = Feedback {
+            id: self.next_id,
+            label: new.label,
+            scope: new.scope,
+            key,
+            incident_id,
+            created_at: now,
+            expires_at: new.duration_secs.map(|d| now + d),
+            note: new.note.clone(),
+        };
+        self.entries.push(entry.clone());
+        Ok(entry)
+    }
+
+    /// Removes a mark; `None` when the project has no mark of that id.
+    pub fn undo(&mut self, id: u64) -> Option<Feedback> {
+        let i = self.entries.iter().position(|f| f.id == id)?;
+        Some(self.entries.remove(i))
+    }
+
+    /// Whether any mark is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Applies the most recent live mark matching the line, if any.
+    pub fn apply_to_line(&self, d: &mut Detection, now: f64) {
+        if let Some(f) = self
+            .entries
+            .iter()
+            .rev()
+            .find(|f| f.live(now) && f.matches_line(d))
+        {
+            d.is_anomaly = f.label == FeedbackLabel::Anomaly;
+            d.reasons.insert(0, f.reason());
+            d.feedback_id = Some(f.id);
+        }
+    }
+
+    /// Applies the most recent live mark matching the session verdict, if any.
+    pub fn apply_to_verdict(&self, v: &mut SessionVerdict, now: f64) {
+        if let Some(f) = self
+            .entries
+            .iter()
+            .rev()
+            .find(|f| f.live(now) && f.matches_verdict(v))
+        {
+            v.is_anomaly = f.label == FeedbackLabel::Anomaly;
+            v.reasons.insert(0, f.reason());
+            v.feedback_id = Some(f.id);
+        }
+    }
+}
