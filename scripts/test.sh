@@ -43,6 +43,11 @@ trap 'rm -rf "$out"' EXIT
 grep -q "student took over at line" "$out/summary.txt"
 python3 scripts/check_replay.py "$out/replay.jsonl" 20000
 
+stage "Incidents and feedback: a simulated operator reviews 20 incidents of the same sample (eval --feedback-budget)"
+./target/release/logsentinel eval tests/fixtures/hdfs/hdfs_dev_20k.log --format hdfs --warmup 10000 \
+  --labels tests/fixtures/hdfs/hdfs_dev_20k_labels.csv --feedback-budget 20 --json | tee "$out/feedback.txt" \
+  | python3 scripts/check_feedback.py
+
 stage "bench detect smoke (tiny models: the figures are not the product's; checks every row is produced)"
 # The ONNX Runtime peer installs onnxruntime, onnx and numpy into .venv-bench and checks that it computes
 # the same log-likelihoods as logsentinel before it times anything (a failed check fails the bench).

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::operator::{Operator, Truth};
 use clap::Args;
 use logsentinel::summary::Findings;
 use logsentinel::{Config, Error, LogFormat, LogRecord, NewProject, Phase, TenantDetector};
@@ -71,7 +72,15 @@ pub struct EvalArgs {
     /// Examples shown per cause in the summary of flagged sessions and lines.
     #[arg(long, default_value_t = logsentinel::summary::DEFAULT_EXAMPLES)]
     pub examples: usize,
+    /// A simulated operator reviews the first K incidents (in the order raised) and labels each with
+    /// the truth from the labels, through the public feedback call; the figures are for K, and the
+    /// replay is repeated for K = 0, 5, 10, 20 below K to show the curve.
+    #[arg(long, value_name = "K")]
+    pub feedback_budget: Option<usize>,
 }
+
+/// Budgets the feedback curve is drawn at (those below the one asked for).
+const FEEDBACK_BUDGETS: [usize; 4] = [0, 5, 10, 20];
 
 /// One scored line as eval keeps it.
 struct LineRec {
@@ -241,7 +250,7 @@ struct Replay {
     untrained_reason: Option<String>,
 }
 
-fn replay(args: &EvalArgs) -> Result<Replay, Error> {
+fn replay(args: &EvalArgs, operator: &mut Operator<'_>) -> Result<Replay, Error> {
     let format: LogFormat = args.format.parse()?;
     let mut config = Config::from_env()?;
     let _temp;
@@ -275,17 +284,19 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
         findings: Findings::new(args.examples),
         untrained_reason: None,
     };
-    let take_verdicts = |vs: Vec<logsentinel::SessionVerdict>, out: &mut Replay| {
-        for v in vs {
-            out.findings.add_verdict(&v);
-            let e = out.ends.entry(v.session_id.clone()).or_insert(EndRec {
-                flagged: false,
-                score: 0.0,
-            });
-            e.flagged |= v.is_anomaly;
-            e.score = e.score.max(v.anomaly_score);
-        }
-    };
+    let take_verdicts =
+        |vs: Vec<logsentinel::SessionVerdict>, out: &mut Replay, operator: &mut Operator<'_>| {
+            for v in vs {
+                operator.observe_verdict(&v);
+                out.findings.add_verdict(&v);
+                let e = out.ends.entry(v.session_id.clone()).or_insert(EndRec {
+                    flagged: false,
+                    score: 0.0,
+                });
+                e.flagged |= v.is_anomaly;
+                e.score = e.score.max(v.anomaly_score);
+            }
+        };
     let mut idx = 0;
     while idx < lines.len() {
         let st = det.status(&key)?;
@@ -297,6 +308,7 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
         let records: Vec<LogRecord> = lines[idx..end].iter().map(LogRecord::new).collect();
         let batch = det.detect_batch(&key, &records)?;
         for d in batch.results {
+            operator.observe_line(out.lines.len(), &d);
             out.findings.add_line(out.lines.len() + 1, &d);
             out.lines.push(LineRec {
                 session: d.session_id,
@@ -311,7 +323,12 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
             });
         }
         idx = end;
-        take_verdicts(det.poll_session_verdicts(&key, usize::MAX)?, &mut out);
+        take_verdicts(
+            det.poll_session_verdicts(&key, usize::MAX)?,
+            &mut out,
+            operator,
+        );
+        operator.review(&det, &key)?;
         if det.status(&key)?.phase == Phase::Training {
             det.wait_for_training(&key, None)?;
             let st = det.status(&key)?;
@@ -325,7 +342,7 @@ fn replay(args: &EvalArgs) -> Result<Replay, Error> {
             }
         }
     }
-    take_verdicts(det.close_all_sessions(&key)?, &mut out);
+    take_verdicts(det.close_all_sessions(&key)?, &mut out, operator);
     let st = det.status(&key)?;
     if !st.has_student_model {
         out.untrained_reason = Some(crate::replay::untrained_reason(&st));
@@ -490,8 +507,38 @@ pub fn run(args: EvalArgs) -> Result<(), Error> {
             "give --labels SESSIONS.csv and/or --line-labels LABELLED.log",
         ));
     }
+    let session_labels = args
+        .labels
+        .as_deref()
+        .map(load_session_labels)
+        .transpose()?;
+    let line_labels = args
+        .line_labels
+        .as_deref()
+        .map(load_line_labels)
+        .transpose()?;
+    let truth = || Truth {
+        sessions: session_labels.as_ref(),
+        lines: line_labels.as_deref(),
+    };
+    let budget = args.feedback_budget.unwrap_or(0);
+    let mut feedback_rows = Vec::new();
+    if args.feedback_budget.is_some() {
+        for b in FEEDBACK_BUDGETS.into_iter().filter(|&b| b < budget) {
+            let mut op = Operator::new(b, truth());
+            let r = replay(&args, &mut op)?;
+            feedback_rows.push(feedback_row(
+                b,
+                &r,
+                &op,
+                session_labels.as_ref(),
+                line_labels.as_deref(),
+            ));
+        }
+    }
     let started = Instant::now();
-    let r = replay(&args)?;
+    let mut op = Operator::new(budget, truth());
+    let r = replay(&args, &mut op)?;
     println!(
         "eval: {} ({} lines, replayed in {:.1} s)",
         args.file.display(),
@@ -532,10 +579,9 @@ pub fn run(args: EvalArgs) -> Result<(), Error> {
         &[View::All]
     };
     let mut curve = Vec::new();
-    if let Some(path) = &args.labels {
-        let labels = load_session_labels(path)?;
+    if let Some(labels) = &session_labels {
         for &v in views {
-            let (w, a, scored) = score_sessions(&r, &labels, v);
+            let (w, a, scored) = score_sessions(&r, labels, v);
             if v == View::All {
                 println!("SESSION warmup  {}", w.line());
                 println!("SESSION active  {}", a.line());
@@ -547,7 +593,7 @@ pub fn run(args: EvalArgs) -> Result<(), Error> {
                 json.insert("session_active".into(), a.json());
                 curve = scored;
                 if args.rule_baseline {
-                    let b = score_rule_baseline(&r, &labels);
+                    let b = score_rule_baseline(&r, labels);
                     println!("  baseline session active [simple rule] {}", b.line());
                     json.insert("session_active[simple rule]".into(), b.json());
                 }
@@ -557,13 +603,12 @@ pub fn run(args: EvalArgs) -> Result<(), Error> {
             }
         }
     }
-    if let Some(path) = &args.line_labels {
-        let gold = load_line_labels(path)?;
+    if let Some(gold) = &line_labels {
         for &v in views {
             if v == View::SessionEnd {
                 continue;
             }
-            let (w, a, scored) = score_lines(&r, &gold, v);
+            let (w, a, scored) = score_lines(&r, gold, v);
             if v == View::All {
                 println!("LINE warmup  {}", w.line());
                 println!("LINE active  {}", a.line());
@@ -591,11 +636,94 @@ pub fn run(args: EvalArgs) -> Result<(), Error> {
             png.display()
         );
     }
+    let incidents = incident_figures(&r, &op);
+    json.insert("incidents".into(), incidents.clone());
+    if args.feedback_budget.is_some() {
+        feedback_rows.push(feedback_row(
+            budget,
+            &r,
+            &op,
+            session_labels.as_ref(),
+            line_labels.as_deref(),
+        ));
+        println!("FEEDBACK (a simulated operator labels the first K incidents with the truth)");
+        for row in &feedback_rows {
+            println!("  {}", feedback_line(row));
+        }
+        for (id, label, title) in op.reviewed() {
+            println!("  reviewed #{id}: {label:?} - {title}");
+        }
+        json.insert("feedback".into(), serde_json::Value::Array(feedback_rows));
+    }
+    println!(
+        "incidents: {} ({:.1} per 10,000 lines, {:.1} flagged lines and verdicts each)",
+        incidents["count"], incidents["per_10k_lines"], incidents["anomalies_per_incident"]
+    );
     print!("{}", r.findings);
     if args.json {
         println!("{}", serde_json::Value::Object(json));
     }
     Ok(())
+}
+
+/// Incident volume of a replay: how many, per 10,000 lines, anomalies each, and how their sizes
+/// spread (an attack burst or failure episode should land in few, large ones).
+fn incident_figures(r: &Replay, op: &Operator<'_>) -> serde_json::Value {
+    let sizes = op.incident_sizes();
+    let count = sizes.len();
+    let anomalies: u64 = sizes.values().sum();
+    let bucket = |lo: u64, hi: u64| sizes.values().filter(|&&n| n >= lo && n <= hi).count();
+    serde_json::json!({
+        "count": count,
+        "per_10k_lines": ratio(count * 10_000, r.lines.len()),
+        "anomalies_per_incident": ratio(anomalies as usize, count),
+        "sizes": {
+            "1": bucket(1, 1),
+            "2-9": bucket(2, 9),
+            "10-99": bucket(10, 99),
+            "100+": bucket(100, u64::MAX),
+        },
+        "reviewed": op.reviewed().len(),
+    })
+}
+
+/// One row of the feedback curve: the budget, the active-phase figures and the incident volume.
+fn feedback_row(
+    budget: usize,
+    r: &Replay,
+    op: &Operator<'_>,
+    sessions: Option<&HashMap<String, bool>>,
+    lines: Option<&[bool]>,
+) -> serde_json::Value {
+    let mut row = serde_json::Map::new();
+    row.insert("budget".into(), budget.into());
+    row.insert("reviewed".into(), op.reviewed().len().into());
+    if let Some(labels) = sessions {
+        let (_, a, _) = score_sessions(r, labels, View::All);
+        row.insert("session_active".into(), a.json());
+    }
+    if let Some(gold) = lines {
+        let (_, a, _) = score_lines(r, gold, View::All);
+        row.insert("line_active".into(), a.json());
+    }
+    row.insert("incidents".into(), incident_figures(r, op));
+    serde_json::Value::Object(row)
+}
+
+/// A feedback row in words.
+fn feedback_line(row: &serde_json::Value) -> String {
+    let mut out = format!("K={:<3} reviewed {:<3}", row["budget"], row["reviewed"]);
+    for (key, name) in [("session_active", "session"), ("line_active", "line")] {
+        if let Some(prf) = row.get(key) {
+            out.push_str(&format!(
+                " {name} active F1={:.4} FPR={:.5}",
+                prf["f1"].as_f64().unwrap_or(0.0),
+                prf["fpr"].as_f64().unwrap_or(0.0)
+            ));
+        }
+    }
+    out.push_str(&format!(" incidents {}", row["incidents"]["count"]));
+    out
 }
 
 /// A minimal PNG writer for the precision-recall plot (stored deflate blocks, no dependency).

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod eval;
 mod eval_parse;
+mod operator;
 mod parse_cmd;
 mod replay;
 mod serve;
