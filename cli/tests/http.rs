@@ -527,7 +527,7 @@ fn service_endpoints_and_openapi_match_the_routes() {
         .map(|e| e.as_str().unwrap().to_string())
         .collect();
     assert_eq!(listed, documented);
-    assert_eq!(documented.len(), 19);
+    assert_eq!(documented.len(), 23);
     for must in [
         "POST /detect",
         "POST /detect/batch",
@@ -541,6 +541,102 @@ fn service_endpoints_and_openapi_match_the_routes() {
         assert!(documented.contains(must), "{must}");
     }
     assert_eq!(srv.spec["openapi"].as_str().unwrap().get(..2), Some("3."));
+    let (status, log) = srv.stop();
+    assert!(status.success(), "{log}");
+}
+
+/// Incidents and operator feedback over HTTP: the incident a flagged line joined, a mark that
+/// silences its pattern from the next line, the list, the undo, and the refusals.
+#[test]
+fn incidents_and_feedback_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), &[], &[]);
+    let p = srv
+        .post(
+            "/projects",
+            &[("X-Admin-Key", ADMIN)],
+            &json!({"project_name": "ops", "warmup_threshold": 10000}),
+        )
+        .json();
+    let key = p["api_key"].as_str().unwrap().to_string();
+    let k = key_header(&key);
+    let line = json!({"log_line": "ERROR db connection refused", "session_id": "10.0.0.7"});
+    let d = srv.post("/detect", &[k], &line).json();
+    assert_eq!(d["is_anomaly"], true, "{d}");
+    let incident_id = d["incident_id"]
+        .as_u64()
+        .expect("a flagged line joins an incident");
+    let pattern = d["pattern"].as_str().unwrap().to_string();
+
+    let list = srv.get("/incidents", &[k]).json();
+    assert_eq!(list["count"], 1);
+    assert_eq!(list["incidents"][0]["id"], incident_id);
+    assert_eq!(list["incidents"][0]["state"], "open");
+    assert_eq!(list["incidents"][0]["pattern"], pattern.as_str());
+    assert_eq!(
+        srv.get("/incidents?state=resolved", &[k]).json()["count"],
+        0
+    );
+    assert_eq!(srv.get("/incidents?state=nope", &[k]).status, 400);
+
+    let mark = srv.post(
+        "/feedback",
+        &[k],
+        &json!({"target": {"incident_id": incident_id}, "label": "normal", "note": "known outage"}),
+    );
+    assert_eq!(mark.status, 201);
+    let mark = mark.json();
+    assert_eq!(mark["key"], pattern.as_str());
+    assert_eq!(mark["scope"], "pattern");
+    let mark_id = mark["id"].as_u64().unwrap();
+    let d = srv.post("/detect", &[k], &line).json();
+    assert_eq!(d["is_anomaly"], false, "{d}");
+    assert_eq!(d["feedback_id"], mark_id);
+    let listed = srv.get("/feedback", &[k]).json();
+    assert_eq!(listed["count"], 1);
+    assert_eq!(listed["feedback"][0]["note"], "known outage");
+
+    for (bad, status) in [
+        (json!({"label": "normal"}), 400),
+        (
+            json!({"target": {"incident_id": incident_id, "key": "x"}, "label": "normal"}),
+            400,
+        ),
+        (json!({"target": {"key": ""}, "label": "normal"}), 400),
+        (
+            json!({"target": {"incident_id": incident_id}, "label": "normal", "duration_secs": -1.0}),
+            400,
+        ),
+        (
+            json!({"target": {"incident_id": incident_id}, "label": "maybe"}),
+            400,
+        ),
+        (
+            json!({"target": {"incident_id": incident_id}, "label": "normal", "scope": "rule", "x": 1}),
+            400,
+        ),
+        (
+            json!({"target": {"incident_id": incident_id + 9}, "label": "normal"}),
+            404,
+        ),
+    ] {
+        let r = srv.post("/feedback", &[k], &bad);
+        assert_eq!(r.status, status, "{bad}: {}", r.json());
+    }
+    assert_eq!(srv.get("/feedback", &[k]).json()["count"], 1);
+
+    let undone = srv.call("DELETE", &format!("/feedback/{mark_id}"), &[k], None);
+    assert_eq!(undone.status, 200);
+    assert_eq!(undone.json()["id"], mark_id);
+    assert_eq!(
+        srv.call("DELETE", &format!("/feedback/{mark_id}"), &[k], None)
+            .status,
+        404
+    );
+    assert_eq!(srv.call("DELETE", "/feedback/abc", &[k], None).status, 400);
+    let d = srv.post("/detect", &[k], &line).json();
+    assert_eq!(d["is_anomaly"], true, "{d}");
+    assert_eq!(d["incident_id"], incident_id);
     let (status, log) = srv.stop();
     assert!(status.success(), "{log}");
 }

@@ -640,26 +640,19 @@ impl TenantDetector {
             .ok_or_else(|| no_incident(incident_id))
     }
 
-    /// Operator feedback: marks an incident (or a result's pattern) normal or anomalous, for what
-    /// the scope says and for a period or for good. It applies to the project's next line at once,
+    /// Operator feedback: marks an incident (or a key the scope matches: a result's pattern, a
+    /// template, a rule, a session id) normal or anomalous, for a period or for good. It applies to the project's next line at once,
     /// is stored before this returns (it survives a restart), and never touches another project.
-    /// An incident the project does not hold, a scope the target cannot give a key for (a rule
-    /// scope on an incident no rule matched), or a non-positive duration is an invalid input.
+    /// An incident the project does not hold, a scope the incident has no key for (a rule scope on
+    /// an incident no rule matched), an empty or oversized key or note, or a duration that is not a
+    /// positive number of seconds is an invalid input.
     pub fn feedback(&self, api_key: &str, new: NewFeedback) -> Result<Feedback> {
         let inner = self.live()?;
         let slot = inner.authenticate(api_key)?;
         let mut st = slot.lock();
         st.load_incidents(&inner.store)?;
         let (key, incident_id) = match &new.target {
-            FeedbackTarget::Pattern(pattern) => {
-                if new.scope != FeedbackScope::Pattern {
-                    return Err(Error::invalid_input(
-                        "a pattern target takes the pattern scope; give the incident as the \
-                         target for a template, rule or client scope",
-                    ));
-                }
-                (pattern.clone(), None)
-            }
+            FeedbackTarget::Key(key) => (key.clone(), None),
             FeedbackTarget::Incident(id) => {
                 let incident = st
                     .incidents()

@@ -213,16 +213,22 @@ fn feedback_that_names_nothing_is_refused_and_changes_nothing() {
     let refused = [
         // No such incident.
         NewFeedback::incident(incident_id + 100, FeedbackLabel::Normal),
-        // A pattern target names no client.
+        // A key of nothing.
         NewFeedback {
-            target: FeedbackTarget::Pattern("rule:x".into()),
+            target: FeedbackTarget::Key(String::new()),
             label: FeedbackLabel::Normal,
             scope: FeedbackScope::Client,
             duration_secs: None,
             note: None,
         },
+        // A note too long to keep.
+        NewFeedback {
+            note: Some("x".repeat(5_000)),
+            ..NewFeedback::incident(incident_id, FeedbackLabel::Normal)
+        },
         NewFeedback::incident(incident_id, FeedbackLabel::Normal).for_secs(-5.0),
         NewFeedback::incident(incident_id, FeedbackLabel::Normal).for_secs(f64::NAN),
+        NewFeedback::incident(incident_id, FeedbackLabel::Normal).for_secs(f64::MAX),
     ];
     for new in refused {
         let err = det.feedback(&key, new.clone()).unwrap_err();
@@ -245,6 +251,25 @@ fn feedback_that_names_nothing_is_refused_and_changes_nothing() {
         )
         .unwrap();
     assert!(by_template.key.starts_with("ERROR db connection refused"));
+    // A key given directly: this client, for good.
+    let direct = det
+        .feedback(
+            &key,
+            NewFeedback {
+                target: FeedbackTarget::Key("10.0.0.1".into()),
+                label: FeedbackLabel::Anomaly,
+                scope: FeedbackScope::Client,
+                duration_secs: None,
+                note: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (direct.key.as_str(), direct.incident_id),
+        ("10.0.0.1", None)
+    );
+    let d = det.detect(&key, normal(0)).unwrap();
+    assert!(d.is_anomaly && d.feedback_id == Some(direct.id), "{d:?}");
     // A wrong key for another project's incident.
     let err = det.incidents("sk-not-a-key", None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidApiKey);

@@ -233,6 +233,11 @@ mod integer {
         opt(d, false)
     }
 
+    /// A non-negative JSON integer (`3` or `3.0`).
+    pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(U64 { text: false })
+    }
+
     /// An optional non-negative integer written as text (a query parameter).
     pub fn opt_u64_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         opt(d, true)
@@ -1255,6 +1260,373 @@ impl From<core::JobStatus> for JobStatus {
             error,
         }
     }
+}
+
+/// An operator's verdict on an incident or pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackLabel {
+    /// Normal for this project: matching results stop alerting.
+    Normal,
+    /// A real anomaly: matching results keep alerting.
+    Anomaly,
+}
+
+impl From<core::FeedbackLabel> for FeedbackLabel {
+    fn from(l: core::FeedbackLabel) -> Self {
+        match l {
+            core::FeedbackLabel::Normal => Self::Normal,
+            core::FeedbackLabel::Anomaly => Self::Anomaly,
+        }
+    }
+}
+
+impl From<FeedbackLabel> for core::FeedbackLabel {
+    fn from(l: FeedbackLabel) -> Self {
+        match l {
+            FeedbackLabel::Normal => Self::Normal,
+            FeedbackLabel::Anomaly => Self::Anomaly,
+        }
+    }
+}
+
+/// What a feedback mark applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackScope {
+    /// Results with the same pattern (cause and what it is about).
+    Pattern,
+    /// Lines with this template, sessions whose rare or missing event it is.
+    Template,
+    /// Lines this rule matched.
+    Rule,
+    /// Everything of this client (session id).
+    Client,
+}
+
+impl From<core::FeedbackScope> for FeedbackScope {
+    fn from(s: core::FeedbackScope) -> Self {
+        match s {
+            core::FeedbackScope::Pattern => Self::Pattern,
+            core::FeedbackScope::Template => Self::Template,
+            core::FeedbackScope::Rule => Self::Rule,
+            core::FeedbackScope::Client => Self::Client,
+        }
+    }
+}
+
+impl From<FeedbackScope> for core::FeedbackScope {
+    fn from(s: FeedbackScope) -> Self {
+        match s {
+            FeedbackScope::Pattern => Self::Pattern,
+            FeedbackScope::Template => Self::Template,
+            FeedbackScope::Rule => Self::Rule,
+            FeedbackScope::Client => Self::Client,
+        }
+    }
+}
+
+/// What a feedback mark is given on: `{"incident_id": 3}` or `{"key": "..."}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FeedbackTarget {
+    /// The incident reviewed (every flagged result carries its `incident_id`).
+    IncidentId(#[serde(deserialize_with = "integer::u64")] u64),
+    /// What the scope matches, given directly: a result's `pattern`, a template, a rule name or a
+    /// session id (1 byte to 16 KiB).
+    Key(String),
+}
+
+// Written out, as the derive gives each variant object no `additionalProperties: false` (and no
+// length bounds for the key), which clients and schema-driven tests then read as allowed.
+impl utoipa::PartialSchema for FeedbackTarget {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let closed = |name: &str, value: ObjectBuilder, description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some(description))
+                .property(name, value)
+                .required(name)
+                .additional_properties(Some(
+                    AdditionalProperties::<utoipa::openapi::schema::Schema>::FreeForm(false),
+                ))
+        };
+        let incident = closed(
+            "incident_id",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(0)),
+            "The incident reviewed (every flagged result carries its `incident_id`).",
+        );
+        let key = closed(
+            "key",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(16 * 1024)),
+            "What the scope matches, given directly: a result's `pattern`, a template, a rule \
+             name or a session id.",
+        );
+        OneOfBuilder::new()
+            .item(incident)
+            .item(key)
+            .description(Some(
+                "What a feedback mark is given on: `{\"incident_id\": 3}` or `{\"key\": \"...\"}`.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FeedbackTarget {}
+
+/// `POST /feedback`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    /// What was reviewed.
+    pub target: FeedbackTarget,
+    /// What the operator says.
+    pub label: FeedbackLabel,
+    /// What the mark applies to (default `pattern`).
+    #[serde(default)]
+    pub scope: Option<FeedbackScope>,
+    /// How long it applies, in seconds (default: for good).
+    #[serde(default)]
+    #[schema(exclusive_minimum = 0.0, maximum = 3.0e9)]
+    pub duration_secs: Option<f64>,
+    /// Free text kept with the mark.
+    #[serde(default)]
+    #[schema(max_length = 4096)]
+    pub note: Option<String>,
+}
+
+impl FeedbackRequest {
+    /// The core request.
+    pub fn into_core(self) -> core::NewFeedback {
+        core::NewFeedback {
+            target: match self.target {
+                FeedbackTarget::IncidentId(id) => core::FeedbackTarget::Incident(id),
+                FeedbackTarget::Key(key) => core::FeedbackTarget::Key(key),
+            },
+            label: self.label.into(),
+            scope: self.scope.unwrap_or(FeedbackScope::Pattern).into(),
+            duration_secs: self.duration_secs,
+            note: self.note,
+        }
+    }
+}
+
+/// A stored feedback mark.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feedback {
+    /// Id within the project.
+    pub id: u64,
+    /// What the operator said.
+    pub label: FeedbackLabel,
+    /// What it applies to.
+    pub scope: FeedbackScope,
+    /// The pattern, template, rule or client it matches.
+    pub key: String,
+    /// The incident it was given on.
+    pub incident_id: Option<u64>,
+    /// When it was given (Unix seconds).
+    pub created_at: f64,
+    /// When it stops applying (`null`: never).
+    pub expires_at: Option<f64>,
+    /// Free text.
+    pub note: Option<String>,
+}
+
+impl From<core::Feedback> for Feedback {
+    fn from(f: core::Feedback) -> Self {
+        let core::Feedback {
+            id,
+            label,
+            scope,
+            key,
+            incident_id,
+            created_at,
+            expires_at,
+            note,
+        } = f;
+        Self {
+            id,
+            label: label.into(),
+            scope: scope.into(),
+            key,
+            incident_id,
+            created_at,
+            expires_at,
+            note,
+        }
+    }
+}
+
+/// `GET /feedback`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackList {
+    /// The project's marks, oldest first.
+    pub feedback: Vec<Feedback>,
+    /// How many.
+    pub count: usize,
+}
+
+/// Whether an incident still gathers anomalies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// Its pattern recurred recently.
+    Open,
+    /// Quiet for longer than the incident gap.
+    Resolved,
+}
+
+impl From<core::IncidentState> for IncidentState {
+    fn from(s: core::IncidentState) -> Self {
+        match s {
+            core::IncidentState::Open => Self::Open,
+            core::IncidentState::Resolved => Self::Resolved,
+        }
+    }
+}
+
+impl From<IncidentState> for core::IncidentState {
+    fn from(s: IncidentState) -> Self {
+        match s {
+            IncidentState::Open => Self::Open,
+            IncidentState::Resolved => Self::Resolved,
+        }
+    }
+}
+
+/// A template or rule with how many of an incident's anomalies carry it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Counted {
+    /// Template or rule.
+    pub name: String,
+    /// Anomalies with it.
+    pub count: u64,
+}
+
+/// One anomaly of an incident, as reported.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentExample {
+    /// Its session.
+    pub session_id: Option<String>,
+    /// Its log time (Unix seconds).
+    pub timestamp: f64,
+    /// The line's template, or the session's cause in words.
+    pub template: String,
+    /// Its explanations.
+    pub reasons: Vec<String>,
+    /// Whether it is a session verdict.
+    pub session_verdict: bool,
+}
+
+/// A group of a project's anomalies with a shared cause.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    /// Id within the project (results in it carry it as `incident_id`).
+    pub id: u64,
+    /// Project id.
+    pub project_id: String,
+    /// The shared signal in words.
+    pub title: String,
+    /// The pattern that raised it.
+    pub pattern: String,
+    /// Open or resolved.
+    pub state: IncidentState,
+    /// Log time of its first anomaly.
+    pub first_seen: f64,
+    /// Log time of its latest anomaly.
+    pub last_seen: f64,
+    /// The project's line count at its latest anomaly.
+    pub last_line: u64,
+    /// Flagged lines in it.
+    pub lines: u64,
+    /// Distinct sessions in it.
+    pub sessions: u64,
+    /// Flagged session verdicts in it.
+    pub session_verdicts: u64,
+    /// Most frequent templates.
+    pub top_templates: Vec<Counted>,
+    /// Most frequent matched rules.
+    pub top_rules: Vec<Counted>,
+    /// The first anomalies.
+    pub examples: Vec<IncidentExample>,
+    /// The first sessions.
+    pub session_ids: Vec<String>,
+    /// The operator's label, if any.
+    pub feedback: Option<FeedbackLabel>,
+}
+
+impl From<core::Incident> for Incident {
+    fn from(i: core::Incident) -> Self {
+        let counted = |v: Vec<core::Counted>| {
+            v.into_iter()
+                .map(|c| Counted {
+                    name: c.name,
+                    count: c.count,
+                })
+                .collect()
+        };
+        Self {
+            id: i.id,
+            project_id: i.project_id,
+            title: i.title,
+            pattern: i.pattern,
+            state: i.state.into(),
+            first_seen: i.first_seen,
+            last_seen: i.last_seen,
+            last_line: i.last_line,
+            lines: i.lines,
+            sessions: i.sessions,
+            session_verdicts: i.session_verdicts,
+            top_templates: counted(i.top_templates),
+            top_rules: counted(i.top_rules),
+            examples: i
+                .examples
+                .into_iter()
+                .map(|e| IncidentExample {
+                    session_id: e.session_id,
+                    timestamp: e.timestamp,
+                    template: e.template,
+                    reasons: e.reasons,
+                    session_verdict: e.session_verdict,
+                })
+                .collect(),
+            session_ids: i.session_ids,
+            feedback: i.feedback.map(Into::into),
+        }
+    }
+}
+
+/// Query of `GET /incidents`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentsQuery {
+    /// Only incidents in this state (default: both, open first).
+    #[serde(default)]
+    pub state: Option<IncidentState>,
+}
+
+/// `GET /incidents`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentList {
+    /// Open incidents first, each group newest first.
+    pub incidents: Vec<Incident>,
+    /// How many.
+    pub count: usize,
 }
 
 #[cfg(test)]

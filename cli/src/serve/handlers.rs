@@ -581,3 +581,134 @@ pub async fn update_history(State(state): St, _: Admin) -> Result<Json<UpdateHis
         updates: h.into_iter().map(Into::into).collect(),
     }))
 }
+
+/// The project's incidents: its anomalies grouped by a shared cause and closeness in time, open ones
+/// first (each group newest first).
+#[utoipa::path(
+    get,
+    path = "/incidents",
+    tag = "project",
+    security(("api_key" = [])),
+    params(IncidentsQuery),
+    responses(
+        (status = 200, description = "Incidents, open first", body = IncidentList),
+        (status = 400, description = "Invalid `state`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn incidents(
+    State(state): St,
+    TenantKey(key): TenantKey,
+    ApiQuery(q): ApiQuery<IncidentsQuery>,
+) -> Result<Json<IncidentList>, ApiError> {
+    let wanted = q.state.map(Into::into);
+    let list = blocking(&state, move |d| d.incidents(&key, wanted)).await?;
+    Ok(Json(IncidentList {
+        count: list.len(),
+        incidents: list.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Operator feedback on an incident (or a result's pattern): `normal` stops matching results from
+/// alerting, `anomaly` keeps them alerting; from the next line on, stored before the answer.
+#[utoipa::path(
+    post,
+    path = "/feedback",
+    tag = "project",
+    security(("api_key" = [])),
+    request_body = FeedbackRequest,
+    responses(
+        (status = 201, description = "The stored mark", body = Feedback),
+        (status = 400, description = "Malformed JSON, unknown field, an empty or oversized key or note, a duration that is not a positive number of seconds, a scope the incident has no key for", body = ErrorBody),
+        (status = 404, description = "No such incident in this project (code NOT_FOUND)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn give_feedback(
+    State(state): St,
+    TenantKey(key): TenantKey,
+    ApiJson(req): ApiJson<FeedbackRequest>,
+) -> Result<(StatusCode, Json<Feedback>), ApiError> {
+    let new = req.into_core();
+    let stored = blocking(&state, move |d| {
+        if let logsentinel::FeedbackTarget::Incident(id) = new.target {
+            if d.incident(&key, id).is_err() {
+                return Ok(None);
+            }
+        }
+        d.feedback(&key, new).map(Some)
+    })
+    .await?
+    .ok_or_else(|| not_found("no such incident in this project"))?;
+    Ok((StatusCode::CREATED, Json(stored.into())))
+}
+
+/// The project's feedback marks, oldest first.
+#[utoipa::path(
+    get,
+    path = "/feedback",
+    tag = "project",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Marks, oldest first", body = FeedbackList),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn list_feedback(
+    State(state): St,
+    TenantKey(key): TenantKey,
+) -> Result<Json<FeedbackList>, ApiError> {
+    let list = blocking(&state, move |d| d.list_feedback(&key)).await?;
+    Ok(Json(FeedbackList {
+        count: list.len(),
+        feedback: list.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Undoes a feedback mark: matching results are judged as before from the next line.
+#[utoipa::path(
+    delete,
+    path = "/feedback/{feedback_id}",
+    tag = "project",
+    security(("api_key" = [])),
+    params(("feedback_id" = u64, Path, description = "Id of the mark")),
+    responses(
+        (status = 200, description = "The removed mark", body = Feedback),
+        (status = 400, description = "Not a number", body = ErrorBody),
+        (status = 404, description = "No such mark in this project (code NOT_FOUND)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid X-API-Key", body = ErrorBody),
+        (status = 429, description = "This key is over its request rate (`--rate-limit`); see Retry-After (code RATE_LIMITED)", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Shutting down", body = ErrorBody)
+    )
+)]
+pub async fn undo_feedback(
+    State(state): St,
+    TenantKey(key): TenantKey,
+    Path(feedback_id): Path<String>,
+) -> Result<Json<Feedback>, ApiError> {
+    let id: u64 = feedback_id.parse().map_err(|_| {
+        logsentinel::Error::invalid_input(format!("feedback id {feedback_id:?} is not a number"))
+    })?;
+    let removed = blocking(&state, move |d| {
+        if !d.list_feedback(&key)?.iter().any(|f| f.id == id) {
+            return Ok(None);
+        }
+        d.undo_feedback(&key, id).map(Some)
+    })
+    .await?
+    .ok_or_else(|| not_found("no such feedback mark in this project"))?;
+    Ok(Json(removed.into()))
+}
+
+/// 404 for an incident or feedback mark the project does not hold.
+fn not_found(message: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+}

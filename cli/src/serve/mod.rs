@@ -197,6 +197,9 @@ pub fn routes() -> (Router<Arc<AppState>>, OpenApiDoc) {
         .routes(routes!(reset_sessions))
         .routes(routes!(session_verdicts))
         .routes(routes!(close_session))
+        .routes(routes!(incidents))
+        .routes(routes!(give_feedback, list_feedback))
+        .routes(routes!(undo_feedback))
         .routes(routes!(teacher_info))
         .routes(routes!(teacher_update))
         .routes(routes!(update_history))
@@ -541,13 +544,17 @@ mod tests {
             "POST /project/reset-sessions",
             "GET /project/session-verdicts",
             "POST /project/close-session",
+            "GET /incidents",
+            "POST /feedback",
+            "GET /feedback",
+            "DELETE /feedback/{feedback_id}",
             "GET /admin/teacher",
             "POST /admin/teacher/update",
             "GET /admin/update-history",
         ] {
             assert!(eps.iter().any(|e| e == want), "{want} missing from {eps:?}");
         }
-        assert_eq!(eps.len(), 19);
+        assert_eq!(eps.len(), 23);
         let json: serde_json::Value = serde_json::from_str(&doc.to_json().unwrap()).unwrap();
         let schemes = &json["components"]["securitySchemes"];
         assert_eq!(schemes["api_key"]["name"], "X-API-Key");

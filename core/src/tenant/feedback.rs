@@ -42,8 +42,9 @@ pub enum FeedbackScope {
 pub enum FeedbackTarget {
     /// An incident, by id (every flagged result carries its incident's id).
     Incident(u64),
-    /// A result's pattern, as the result carries it (only with [`FeedbackScope::Pattern`]).
-    Pattern(String),
+    /// What the scope matches, given directly: a result's pattern (as the result carries it), a
+    /// template, a rule name or a session id.
+    Key(String),
 }
 
 /// A mark to add (see [`crate::TenantDetector::feedback`]).
@@ -159,6 +160,15 @@ pub fn pattern_subject(pattern: &str) -> Option<&str> {
 /// runaway script from growing a project's record without bound.
 pub const MAX_FEEDBACK: usize = 10_000;
 
+/// Longest key (pattern, template, rule or client) a mark holds, in bytes.
+pub const MAX_KEY_BYTES: usize = 16 * 1024;
+
+/// Longest period a mark may be given for, in seconds (about 95 years; "for good" is no duration).
+pub const MAX_DURATION_SECS: f64 = 3.0e9;
+
+/// Longest note a mark keeps, in bytes.
+pub const MAX_NOTE_BYTES: usize = 4 * 1024;
+
 /// A project's marks (stored with its record).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackBook {
@@ -182,10 +192,22 @@ impl FeedbackBook {
         if key.is_empty() {
             return Err(Error::invalid_input("feedback names nothing to match"));
         }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(Error::invalid_input(format!(
+                "feedback key of {} bytes is over {MAX_KEY_BYTES}",
+                key.len()
+            )));
+        }
+        if new.note.as_ref().is_some_and(|n| n.len() > MAX_NOTE_BYTES) {
+            return Err(Error::invalid_input(format!(
+                "feedback note is over {MAX_NOTE_BYTES} bytes"
+            )));
+        }
         if let Some(d) = new.duration_secs {
-            if !(d.is_finite() && d > 0.0) {
+            if !(d > 0.0 && d <= MAX_DURATION_SECS) {
                 return Err(Error::invalid_input(format!(
-                    "feedback duration must be a positive number of seconds, got {d}"
+                    "feedback duration must be a positive number of seconds up to \
+                     {MAX_DURATION_SECS:e} (about 95 years; leave it out for good), got {d}"
                 )));
             }
         }
