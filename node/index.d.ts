@@ -247,6 +247,12 @@ export interface Detection {
   unknownTemplateRatio: number
   /** Whether the line was cut to `maxLineBytes`. */
   truncated: boolean
+  /** The shared signal: the cause and what it is about (incidents group by it), `null` without a cause. */
+  pattern: string | null
+  /** The incident the flagged line joined (what feedback is given on), `null` when not flagged. */
+  incidentId: number | null
+  /** The operator feedback that decided the verdict, `null` when none did. */
+  feedbackId: number | null
 }
 
 /**
@@ -272,6 +278,8 @@ export interface DetectorConfig {
   adminApiKey: string | null
   /** A session closes after this many seconds without a line, measured on log time. */
   sessionIdleTimeoutSecs: number
+  /** An incident stays open while its pattern recurs within this many seconds of log time. */
+  incidentGapSecs: number
   /** At most this many open sessions per project; the least recently used is closed beyond it. */
   maxSessionsPerProject: number
   /** At most this many templates per project (LRU eviction beyond it). */
@@ -348,6 +356,8 @@ export interface DetectorOptions {
   adminApiKey?: string | null
   /** A session closes after this many seconds without a line, measured on log time. */
   sessionIdleTimeoutSecs?: number
+  /** An incident stays open while its pattern recurs within this many seconds of log time. */
+  incidentGapSecs?: number
   /** At most this many open sessions per project. */
   maxSessionsPerProject?: number
   /** At most this many templates per project. */
@@ -608,6 +618,12 @@ export interface SessionVerdict {
   cause: string | null
   /** Log time of the session's last line (Unix seconds). */
   timestamp: number
+  /** The shared signal: the cause, the event(s) behind it and the session's shape, `null` without a cause. */
+  pattern: string | null
+  /** The incident the flagged verdict joined, `null` when not flagged. */
+  incidentId: number | null
+  /** The operator feedback that decided the verdict, `null` when none did. */
+  feedbackId: number | null
 }
 
 /** The shared teacher. */

@@ -120,6 +120,8 @@ pub struct DetectorConfig {
     pub admin_api_key: Option<String>,
     /// A session closes after this many seconds without a line, measured on log time.
     pub session_idle_timeout_secs: f64,
+    /// An incident stays open while its pattern recurs within this many seconds of log time.
+    pub incident_gap_secs: f64,
     /// At most this many open sessions per project; the least recently used is closed beyond it.
     pub max_sessions_per_project: f64,
     /// At most this many templates per project (LRU eviction beyond it).
@@ -179,6 +181,7 @@ impl From<&Config> for DetectorConfig {
             port: u32::from(c.port),
             admin_api_key: c.admin_api_key.clone(),
             session_idle_timeout_secs: c.session_idle_timeout_secs,
+            incident_gap_secs: c.incident_gap_secs,
             max_sessions_per_project: n(c.max_sessions_per_project),
             max_templates_per_project: n(c.max_templates_per_project),
             max_line_bytes: n(c.max_line_bytes),
@@ -237,6 +240,8 @@ pub struct DetectorOptions {
     pub admin_api_key: Option<String>,
     /// A session closes after this many seconds without a line, measured on log time.
     pub session_idle_timeout_secs: Option<f64>,
+    /// An incident stays open while its pattern recurs within this many seconds of log time.
+    pub incident_gap_secs: Option<f64>,
     /// At most this many open sessions per project.
     pub max_sessions_per_project: Option<f64>,
     /// At most this many templates per project.

@@ -162,6 +162,12 @@ pub struct Detection {
     pub unknown_template_ratio: f64,
     /// Whether the line was cut to `maxLineBytes`.
     pub truncated: bool,
+    /// The shared signal: the cause and what it is about (incidents group by it), `null` without a cause.
+    pub pattern: Option<String>,
+    /// The incident the flagged line joined (what feedback is given on), `null` when not flagged.
+    pub incident_id: Option<f64>,
+    /// The operator feedback that decided the verdict, `null` when none did.
+    pub feedback_id: Option<f64>,
 }
 
 impl From<logsentinel::Detection> for Detection {
@@ -190,6 +196,9 @@ impl From<logsentinel::Detection> for Detection {
             matched_rules: d.matched_rules,
             unknown_template_ratio: f32_js(d.unknown_template_ratio),
             truncated: d.truncated,
+            pattern: d.pattern,
+            incident_id: d.incident_id.map(num),
+            feedback_id: d.feedback_id.map(num),
         }
     }
 }
@@ -262,6 +271,12 @@ pub struct SessionVerdict {
     pub cause: Option<String>,
     /// Log time of the session's last line (Unix seconds).
     pub timestamp: f64,
+    /// The shared signal: the cause, the event(s) behind it and the session's shape, `null` without a cause.
+    pub pattern: Option<String>,
+    /// The incident the flagged verdict joined, `null` when not flagged.
+    pub incident_id: Option<f64>,
+    /// The operator feedback that decided the verdict, `null` when none did.
+    pub feedback_id: Option<f64>,
 }
 
 impl From<logsentinel::SessionVerdict> for SessionVerdict {
@@ -283,6 +298,9 @@ impl From<logsentinel::SessionVerdict> for SessionVerdict {
             reasons: v.reasons,
             cause: v.cause,
             timestamp: v.timestamp,
+            pattern: v.pattern,
+            incident_id: v.incident_id.map(num),
+            feedback_id: v.feedback_id.map(num),
         }
     }
 }
