@@ -22,11 +22,12 @@ pub enum FeedbackLabel {
 }
 
 /// What a mark applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedbackScope {
     /// Results with the same pattern (the cause and the template, rule or session shape behind it:
-    /// [`Detection::pattern`], [`SessionVerdict::pattern`]).
+    /// [`Detection::pattern`], [`SessionVerdict::pattern`]). The default.
+    #[default]
     Pattern,
     /// Lines with this template in any context, and sessions holding it as their rare or missing event.
     Template,
@@ -36,25 +37,77 @@ pub enum FeedbackScope {
     Client,
 }
 
+/// Parses a name as its JSON spelling, or says which names there are.
+pub(crate) fn parse_name<T: Copy>(what: &str, s: &str, names: &[(&str, T)]) -> Result<T> {
+    names
+        .iter()
+        .find(|(name, _)| *name == s)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let allowed: Vec<String> = names.iter().map(|(n, _)| format!("{n:?}")).collect();
+            Error::invalid_input(format!(
+                "{what} must be one of {}, not {s:?}",
+                allowed.join(", ")
+            ))
+        })
+}
+
+impl std::str::FromStr for FeedbackLabel {
+    type Err = Error;
+
+    /// `"normal"` or `"anomaly"` (what bindings and the CLI take as text).
+    fn from_str(s: &str) -> Result<Self> {
+        parse_name(
+            "a feedback label",
+            s,
+            &[("normal", Self::Normal), ("anomaly", Self::Anomaly)],
+        )
+    }
+}
+
+impl std::str::FromStr for FeedbackScope {
+    type Err = Error;
+
+    /// `"pattern"`, `"template"`, `"rule"` or `"client"`.
+    fn from_str(s: &str) -> Result<Self> {
+        parse_name(
+            "a feedback scope",
+            s,
+            &[
+                ("pattern", Self::Pattern),
+                ("template", Self::Template),
+                ("rule", Self::Rule),
+                ("client", Self::Client),
+            ],
+        )
+    }
+}
+
 /// What the operator looked at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedbackTarget {
-    /// An incident, by id (every flagged result carries its incident's id).
+    /// An incident, by id (every flagged result carries its incident's id); `{"incident_id": 3}` in
+    /// JSON, as over HTTP.
+    #[serde(rename = "incident_id")]
     Incident(u64),
     /// What the scope matches, given directly: a result's pattern (as the result carries it), a
     /// template, a rule name or a session id.
     Key(String),
 }
 
-/// A mark to add (see [`crate::TenantDetector::feedback`]).
+/// A mark to add (see [`crate::TenantDetector::feedback`]). Its JSON is the body of `POST /feedback`:
+/// `{"target": {"incident_id": 3} | {"key": "..."}, "label": "normal", "scope": "pattern",
+/// "duration_secs": 3600, "note": "..."}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewFeedback {
     /// What was looked at.
     pub target: FeedbackTarget,
     /// What the operator says.
     pub label: FeedbackLabel,
-    /// What the mark applies to.
+    /// What the mark applies to (the pattern when absent from JSON).
+    #[serde(default)]
     pub scope: FeedbackScope,
     /// How long it applies, in seconds from now (`None`: for good).
     #[serde(default)]
@@ -268,5 +321,54 @@ impl FeedbackBook {
             v.reasons.insert(0, f.reason());
             v.feedback_id = Some(f.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn new_feedback_reads_the_http_body() {
+        let by_incident: NewFeedback =
+            serde_json::from_str(r#"{"target": {"incident_id": 3}, "label": "normal"}"#).unwrap();
+        assert_eq!(
+            by_incident,
+            NewFeedback::incident(3, FeedbackLabel::Normal),
+            "the scope defaults to the pattern, the mark is for good"
+        );
+        let by_key: NewFeedback = serde_json::from_str(
+            r#"{"target": {"key": "10.9.9.9"}, "label": "anomaly", "scope": "client",
+                "duration_secs": 60, "note": "pen test"}"#,
+        )
+        .unwrap();
+        assert_eq!(by_key.target, FeedbackTarget::Key("10.9.9.9".into()));
+        assert_eq!(by_key.scope, FeedbackScope::Client);
+        assert_eq!(by_key.duration_secs, Some(60.0));
+        for bad in [
+            r#"{"target": {"incident": 3}, "label": "normal"}"#,
+            r#"{"target": {"incident_id": 3}, "label": "normal", "scop": "rule"}"#,
+            r#"{"target": {"incident_id": 3}, "label": "fine"}"#,
+        ] {
+            assert!(serde_json::from_str::<NewFeedback>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_parse_as_their_json_spelling_and_a_wrong_one_says_which_there_are() {
+        assert_eq!(
+            "anomaly".parse::<FeedbackLabel>().unwrap(),
+            FeedbackLabel::Anomaly
+        );
+        assert_eq!(
+            "rule".parse::<FeedbackScope>().unwrap(),
+            FeedbackScope::Rule
+        );
+        let e = "Normal".parse::<FeedbackLabel>().unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains(r#""normal", "anomaly""#), "{e}");
+        let e = "everything".parse::<FeedbackScope>().unwrap_err();
+        assert!(e.to_string().contains(r#""client""#), "{e}");
     }
 }

@@ -48,6 +48,19 @@ pub enum IncidentState {
     Resolved,
 }
 
+impl std::str::FromStr for IncidentState {
+    type Err = crate::error::Error;
+
+    /// `"open"` or `"resolved"` (what bindings and the CLI take as text).
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        crate::tenant::feedback::parse_name(
+            "an incident state",
+            s,
+            &[("open", Self::Open), ("resolved", Self::Resolved)],
+        )
+    }
+}
+
 /// A name with how many of an incident's anomalies carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counted {
