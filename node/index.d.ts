@@ -112,6 +112,47 @@ export declare class TenantDetector {
    * reported as an uncaught exception. Verdicts stay queued for `pollSessionVerdicts` as well.
    */
   setVerdictCallback(callback: ((verdict: SessionVerdict) => void) | null): void
+  /**
+   * Takes up to `max` (default 100) of the project's newly raised incidents, oldest first, each as
+   * it was when raised (`incident(apiKey, id)` gives its state now). Every incident is queued,
+   * whether or not a callback is set; the queue starts empty when the detector opens.
+   */
+  pollIncidents(apiKey: string, max?: number | undefined | null): Array<Incident>
+  /**
+   * The project's incidents, open ones first (each group newest first); `state` (`'open'` or
+   * `'resolved'`) filters. A state of another name throws `code === 'INVALID_INPUT'` naming the
+   * allowed ones.
+   */
+  incidents(apiKey: string, state?: IncidentState | null | undefined): Array<Incident>
+  /**
+   * One incident of the project (a flagged result's `incidentId`), as it is now. An id the
+   * project does not hold throws `code === 'INVALID_INPUT'`.
+   */
+  incident(apiKey: string, incidentId: number): Incident
+  /**
+   * Sets (or with `null` clears) a function receiving every incident of every project as it is
+   * raised (its first anomaly; later ones join it). Called like the verdict callback: always
+   * asynchronously on the JavaScript thread, without keeping the process alive, an exception it
+   * throws reported as an uncaught exception. Incidents stay queued for `pollIncidents` as well.
+   */
+  setIncidentCallback(callback: ((incident: Incident) => void) | null): void
+  /**
+   * Operator feedback: marks an incident (`incidentId`) or a key the scope matches (`key`: a
+   * result's `pattern`, a template, a rule name, a session id) `'normal'` or `'anomaly'`, for
+   * `durationSecs` or for good. It applies to the project's next line at once (no retraining), is
+   * stored before this returns and never touches another project; results it decides carry its id
+   * as `feedbackId`. Both or neither of `incidentId` and `key`, a label or scope of another name,
+   * an incident the project does not hold or a scope it has no key for throw
+   * `code === 'INVALID_INPUT'`.
+   */
+  feedback(apiKey: string, feedback: NewFeedback): Feedback
+  /** The project's feedback marks, oldest first. */
+  listFeedback(apiKey: string): Array<Feedback>
+  /**
+   * Undoes a feedback mark (by its `id`) and returns it: results it decided are judged as before
+   * from the next line on. An id the project does not hold throws `code === 'INVALID_INPUT'`.
+   */
+  undoFeedback(apiKey: string, feedbackId: number): Feedback
   /** Drops every open session of the project without verdicts; returns how many were open. */
   resetSessions(apiKey: string): number
   /** The project's status. */
@@ -170,6 +211,14 @@ export interface Components {
   isolationForest: number
   /** Rules (severity, HTTP 5xx, web attacks, custom). */
   rules: number
+}
+
+/** A name with how many of an incident's anomalies carry it. */
+export interface Counted {
+  /** A template or rule name. */
+  name: string
+  /** Anomalies of the incident with it. */
+  count: number
 }
 
 /** A created project. `apiKey` is shown only here: store it now. */
@@ -414,6 +463,36 @@ export interface ExpectedTemplate {
   probability: number
 }
 
+/**
+ * A stored operator feedback mark: from its creation on, the project's results it matches are
+ * judged by it (`normal`: they stop alerting; `anomaly`: they keep alerting), each saying so in
+ * `feedbackId` and its first reason.
+ */
+export interface Feedback {
+  /** Id within the project (never reused): what `undoFeedback` takes. */
+  id: number
+  /** What the operator said. */
+  label: FeedbackLabel
+  /** What it applies to. */
+  scope: FeedbackScope
+  /** The pattern, template, rule or client (session id) it matches. */
+  key: string
+  /** The incident it was given on, `null` when given on a key. */
+  incidentId: number | null
+  /** When it was given (Unix seconds). */
+  createdAt: number
+  /** When it stops applying (Unix seconds), `null`: never. */
+  expiresAt: number | null
+  /** Free text kept with it. */
+  note: string | null
+}
+
+/** What operator feedback says about its target. */
+export type FeedbackLabel = 'normal' | 'anomaly'
+
+/** What a feedback mark applies to. */
+export type FeedbackScope = 'pattern' | 'template' | 'rule' | 'client'
+
 /** Detector health. */
 export interface Health {
   /** `'healthy'`. */
@@ -434,6 +513,62 @@ export interface Health {
   /** Whether any training job runs. */
   trainingInProgress: boolean
 }
+
+/**
+ * A group of a project's anomalies with a shared cause (`Detection.pattern`) and closeness in time.
+ * Every flagged line and session verdict in it carries its `id` as `incidentId`.
+ */
+export interface Incident {
+  /** Id within the project (never reused). */
+  id: number
+  /** Project id. */
+  projectId: string
+  /** The shared signal in words. */
+  title: string
+  /** The pattern that raised it (see `Detection.pattern`). */
+  pattern: string
+  /** `'open'` while its pattern recurs, `'resolved'` once quiet for longer than `incidentGapSecs`. */
+  state: IncidentState
+  /** Log time of its first anomaly (Unix seconds). */
+  firstSeen: number
+  /** Log time of its latest anomaly (Unix seconds). */
+  lastSeen: number
+  /** The project's line count at its latest anomaly. */
+  lastLine: number
+  /** Flagged lines in it. */
+  lines: number
+  /** Distinct sessions in it (flagged lines' sessions and flagged session verdicts). */
+  sessions: number
+  /** Flagged session verdicts in it. */
+  sessionVerdicts: number
+  /** Most frequent templates, most first. */
+  topTemplates: Array<Counted>
+  /** Most frequent matched rules, most first. */
+  topRules: Array<Counted>
+  /** The first anomalies, as reported. */
+  examples: Array<IncidentExample>
+  /** The first sessions. */
+  sessionIds: Array<string>
+  /** The label of the operator feedback given on it, `null` when none. */
+  feedback: FeedbackLabel | null
+}
+
+/** One anomaly of an incident, as it was reported. */
+export interface IncidentExample {
+  /** Its session (`null` when it has none). */
+  sessionId: string | null
+  /** Its log time (Unix seconds). */
+  timestamp: number
+  /** The line's template, or the session's cause in words. */
+  template: string
+  /** The explanations it was given. */
+  reasons: Array<string>
+  /** Whether it is a session verdict (else a line). */
+  sessionVerdict: boolean
+}
+
+/** Whether an incident still gathers anomalies (`Incident.state`, the filter of `incidents`). */
+export type IncidentState = 'open' | 'resolved'
 
 /** The states of a background job (`JobStatus.state`). */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
@@ -487,6 +622,32 @@ export interface ModelDims {
 
 /** Which model scored a line (`Detection.modelType`). In TypeScript a union of the string values. */
 export type ModelType = 'teacher' | 'student'
+
+/**
+ * Operator feedback, as `feedback(apiKey, feedback)` takes it: exactly one of `incidentId` and
+ * `key` says what was looked at; `label` is required. Any other key, or a value of the wrong type, is
+ * an `INVALID_INPUT` error naming it; `null` is the same as left out.
+ */
+export interface NewFeedback {
+  /**
+   * The incident looked at (every flagged result carries its `incidentId`); the scope picks what
+   * of it the mark matches (its pattern, top template, top rule or first client).
+   */
+  incidentId?: number | null
+  /**
+   * What the scope matches, given directly: a result's `pattern`, a template, a rule name
+   * (`custom:NAME`, `severity:error`...) or a session id.
+   */
+  key?: string | null
+  /** `'normal'`: matching results stop alerting; `'anomaly'`: they keep alerting. */
+  label: FeedbackLabel
+  /** What the mark applies to. Default `'pattern'`. */
+  scope?: FeedbackScope | null
+  /** How long it applies, in seconds from now (left out: for good). */
+  durationSecs?: number | null
+  /** Free text kept with the mark. */
+  note?: string | null
+}
 
 /** Where a project is in its lifecycle. */
 export type Phase = 'warmup' | 'training' | 'active'

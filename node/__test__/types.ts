@@ -6,12 +6,19 @@ import {
   type Detection,
   type DetectorConfig,
   type DetectorOptions,
+  type Feedback,
+  type FeedbackLabel,
+  type FeedbackScope,
   type Health,
+  type Incident,
+  type IncidentExample,
+  type IncidentState,
   JobHandle,
   type JobState,
   type JobStatus,
   type LogFormat,
   type LogInput,
+  type NewFeedback,
   type Phase,
   type ProjectStatus,
   type ProjectSummary,
@@ -72,6 +79,46 @@ export async function useEverything(lines: string[]): Promise<void> {
   const polled: SessionVerdict[] = det.pollSessionVerdicts(key, 10)
   const reset: number = det.resetSessions(key)
 
+  const pattern: string | null = d.pattern
+  const incidentId: number | null = d.incidentId
+  const feedbackId: number | null = d.feedbackId
+  det.setIncidentCallback((i: Incident) => {
+    const isOpen: boolean = i.state === 'open'
+    console.log(i.id, i.title, i.pattern, isOpen, i.topRules[0]?.name, i.topTemplates[0]?.count)
+  })
+  det.setIncidentCallback(null)
+  const raised: Incident[] = det.pollIncidents(key, 10)
+  const allIncidents: Incident[] = det.pollIncidents(key)
+  const incidentState: IncidentState = 'resolved'
+  const open: Incident[] = det.incidents(key, 'open')
+  const resolved: Incident[] = det.incidents(key, incidentState)
+  const every: Incident[] = det.incidents(key)
+  if (incidentId !== null) {
+    const incident: Incident = det.incident(key, incidentId)
+    const example: IncidentExample | undefined = incident.examples[0]
+    const given: FeedbackLabel | null = incident.feedback
+    const sessions: string[] = incident.sessionIds
+    void [example?.sessionId, example?.sessionVerdict, given, sessions, incident.lastSeen]
+    const mark: Feedback = det.feedback(key, { incidentId, label: 'normal' })
+    // A result's nullable incidentId goes in as it is.
+    det.feedback(key, { incidentId: d.incidentId, key: null, label: 'anomaly', scope: 'rule', note: null })
+    const label: FeedbackLabel = mark.label
+    const scope: FeedbackScope = mark.scope
+    const expires: number | null = mark.expiresAt
+    const on: number | null = mark.incidentId
+    const undone: Feedback = det.undoFeedback(key, mark.id)
+    void [label, scope, expires, on, undone, mark.key, mark.note, mark.createdAt]
+  }
+  const byKey: NewFeedback = {
+    key: '10.0.0.7',
+    label: 'anomaly',
+    scope: 'client',
+    durationSecs: 3600,
+    note: 'pen test',
+  }
+  const marked: Feedback = det.feedback(key, byKey)
+  const marks: Feedback[] = det.listFeedback(key)
+
   const status: ProjectStatus = det.status(key)
   const state: JobState | null = status.training.state
   const byId: ProjectStatus = det.projectStatus(p.projectId)
@@ -109,5 +156,6 @@ export async function useEverything(lines: string[]): Promise<void> {
     void code
   }
   void [version, defaults, cfg, dir, closed, phase, flagged, one, all, polled, reset, state, byId]
+  void [pattern, feedbackId, raised, allIncidents, open, resolved, every, marked, marks]
   void [health, threshold, update, history, projects, newKey]
 }

@@ -1,10 +1,11 @@
-//! Arguments in: detector options (the core `Config` in camelCase), project options and log records.
+//! Arguments in: detector options (the core `Config` in camelCase), project options, log records,
+//! operator feedback and ids.
 //!
 //! Options objects are read strictly: a key that is not an option is an error naming it (a typo such
 //! as `warmupTreshold` must not silently fall back to a default), and a value of the wrong type is an
 //! error naming its key. Keys may be camelCase (the JavaScript spelling) or the core's snake_case.
 
-use logsentinel::{Config, LogRecord, NewProject};
+use logsentinel::{Config, FeedbackLabel, FeedbackScope, FeedbackTarget, LogRecord, NewProject};
 use napi::bindgen_prelude::{Array, Buffer, Object, Unknown};
 use napi::{JsValue, ValueType};
 use napi_derive::napi;
@@ -552,6 +553,142 @@ pub fn records_from(records: &Array<'_>) -> Result<Vec<LogRecord>> {
     Ok(out)
 }
 
+/// Operator feedback, as `feedback(apiKey, feedback)` takes it: exactly one of `incidentId` and
+/// `key` says what was looked at; `label` is required. Any other key, or a value of the wrong type, is
+/// an `INVALID_INPUT` error naming it; `null` is the same as left out.
+#[napi(object)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct NewFeedback {
+    /// The incident looked at (every flagged result carries its `incidentId`); the scope picks what
+    /// of it the mark matches (its pattern, top template, top rule or first client).
+    #[napi(ts_type = "number | null")]
+    pub incident_id: Option<f64>,
+    /// What the scope matches, given directly: a result's `pattern`, a template, a rule name
+    /// (`custom:NAME`, `severity:error`...) or a session id.
+    #[napi(ts_type = "string | null")]
+    pub key: Option<String>,
+    /// `'normal'`: matching results stop alerting; `'anomaly'`: they keep alerting.
+    #[napi(ts_type = "FeedbackLabel")]
+    pub label: String,
+    /// What the mark applies to. Default `'pattern'`.
+    #[napi(ts_type = "FeedbackScope | null")]
+    pub scope: Option<String>,
+    /// How long it applies, in seconds from now (left out: for good).
+    #[napi(ts_type = "number | null")]
+    pub duration_secs: Option<f64>,
+    /// Free text kept with the mark.
+    #[napi(ts_type = "string | null")]
+    pub note: Option<String>,
+}
+
+/// The keys of a feedback object, for error messages.
+const FEEDBACK_KEYS: &str = "incidentId, key, label, scope, durationSecs, note";
+
+/// A string value of an arguments object.
+fn string_value(value: Value, what: &str) -> Result<String> {
+    match value {
+        Value::String(s) => Ok(s),
+        other => Err(invalid_input(format!(
+            "{what} must be a string, got {other}"
+        ))),
+    }
+}
+
+/// A number value of an arguments object.
+fn number_value(value: &Value, what: &str) -> Result<f64> {
+    value
+        .as_f64()
+        .ok_or_else(|| invalid_input(format!("{what} must be a number, got {value}")))
+}
+
+/// Builds the core `NewFeedback` from `feedback`'s argument.
+pub fn build_feedback(feedback: Value) -> Result<logsentinel::NewFeedback> {
+    let map = match feedback {
+        Value::Object(m) => m,
+        other => {
+            return Err(invalid_input(format!(
+                "feedback must be an object ({{ incidentId | key, label, ... }}), got {other}"
+            )))
+        }
+    };
+    let (mut incident, mut key, mut label, mut scope) = (None, None, None, None);
+    let (mut duration_secs, mut note) = (None, None);
+    for (name, value) in map {
+        if value.is_null() {
+            continue;
+        }
+        match camel_to_snake(&name).as_str() {
+            "incident_id" => {
+                incident = Some(id_arg(number_value(&value, "incidentId")?, "incidentId")?)
+            }
+            "key" => key = Some(string_value(value, "key")?),
+            "label" => {
+                label = Some(
+                    string_value(value, "label")?
+                        .parse::<FeedbackLabel>()
+                        .js()?,
+                )
+            }
+            "scope" => {
+                scope = Some(
+                    string_value(value, "scope")?
+                        .parse::<FeedbackScope>()
+                        .js()?,
+                )
+            }
+            "duration_secs" => duration_secs = Some(number_value(&value, "durationSecs")?),
+            "note" => note = Some(string_value(value, "note")?),
+            _ => {
+                return Err(invalid_input(format!(
+                    "unknown feedback key {name:?} (keys are: {FEEDBACK_KEYS})"
+                )))
+            }
+        }
+    }
+    let target = match (incident, key) {
+        (Some(id), None) => FeedbackTarget::Incident(id),
+        (None, Some(key)) => FeedbackTarget::Key(key),
+        (Some(_), Some(_)) => {
+            return Err(invalid_input(
+                "feedback takes one of incidentId and key, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(invalid_input(
+                "feedback needs incidentId or key (what was looked at)",
+            ))
+        }
+    };
+    let label =
+        label.ok_or_else(|| invalid_input("feedback needs a label: \"normal\" or \"anomaly\""))?;
+    Ok(logsentinel::NewFeedback {
+        target,
+        label,
+        scope: scope.unwrap_or_default(),
+        duration_secs,
+        note,
+    })
+}
+
+/// An id (incident, feedback mark) from JavaScript: a non-negative integer number.
+pub fn id_arg(id: f64, what: &str) -> Result<u64> {
+    if id.is_finite() && id >= 0.0 && id.fract() == 0.0 && id < 9_007_199_254_740_992.0 {
+        Ok(id as u64)
+    } else {
+        Err(invalid_input(format!(
+            "{what} must be a non-negative integer, got {id}"
+        )))
+    }
+}
+
+/// An incident state filter: `'open'`, `'resolved'`, or `undefined`/`null` for every incident.
+pub fn incident_state_arg(state: Option<String>) -> Result<Option<logsentinel::IncidentState>> {
+    state
+        .map(|s| s.parse::<logsentinel::IncidentState>().js())
+        .transpose()
+}
+
 /// A timeout in milliseconds from JavaScript as a `Duration` (`undefined`: no limit).
 pub fn timeout_arg(timeout_ms: Option<f64>) -> Result<Option<std::time::Duration>> {
     match timeout_ms {
@@ -683,6 +820,80 @@ mod tests {
             .map(|s| s.to_string())
             .collect()
         );
+    }
+
+    #[test]
+    fn feedback_arguments() {
+        let f = build_feedback(json!({"incidentId": 3, "label": "normal"})).unwrap();
+        assert_eq!(
+            f,
+            logsentinel::NewFeedback::incident(3, FeedbackLabel::Normal)
+        );
+        let f = build_feedback(json!({
+            "key": "10.9.9.9", "label": "anomaly", "scope": "client",
+            "durationSecs": 60, "note": "pen test", "incidentId": null
+        }))
+        .unwrap();
+        assert_eq!(f.target, FeedbackTarget::Key("10.9.9.9".into()));
+        assert_eq!(f.scope, FeedbackScope::Client);
+        assert_eq!(f.duration_secs, Some(60.0));
+        assert_eq!(f.note.as_deref(), Some("pen test"));
+        let f =
+            build_feedback(json!({"incident_id": 4.0, "label": "normal", "duration_secs": 1.5}))
+                .unwrap();
+        assert_eq!(f.target, FeedbackTarget::Incident(4));
+        assert_eq!(f.duration_secs, Some(1.5));
+        let err = |v: Value| {
+            let e = build_feedback(v).unwrap_err();
+            assert_eq!(e.status.as_ref(), "INVALID_INPUT");
+            e.reason
+        };
+        let e = err(json!({"incidentId": 1, "label": "fine"}));
+        assert!(e.contains(r#""normal", "anomaly""#), "{e}");
+        let e = err(json!({"incidentId": 1, "label": "normal", "scope": "everything"}));
+        assert!(
+            e.contains(r#""pattern", "template", "rule", "client""#),
+            "{e}"
+        );
+        let e = err(json!({"incidentId": 1, "key": "k", "label": "normal"}));
+        assert!(e.contains("not both"), "{e}");
+        assert!(err(json!({"label": "normal"})).contains("incidentId or key"));
+        assert!(err(json!({"incidentId": 1})).contains("label"));
+        assert!(err(json!({"incidentId": 1, "label": "normal", "scop": "rule"})).contains("scop"));
+        assert!(err(json!({"incidentId": -1, "label": "normal"})).contains("incidentId"));
+        assert!(err(json!({"incidentId": 1.5, "label": "normal"})).contains("incidentId"));
+        assert!(err(json!({"incidentId": "1", "label": "normal"})).contains("incidentId"));
+        assert!(err(json!({"key": 7, "label": "normal"})).contains("key must be a string"));
+        assert!(err(json!("normal")).contains("must be an object"));
+        // The typed shape lists the core's fields, with the target as its two keys.
+        assert_eq!(
+            keys(&NewFeedback::default()),
+            FEEDBACK_KEYS.split(", ").map(str::to_string).collect()
+        );
+        let core = keys(&logsentinel::NewFeedback::incident(
+            1,
+            FeedbackLabel::Normal,
+        ));
+        let mut core: BTreeSet<String> = core.iter().map(|k| snake_to_camel(k)).collect();
+        assert!(core.remove("target"));
+        core.extend(["incidentId".to_string(), "key".to_string()]);
+        assert_eq!(keys(&NewFeedback::default()), core);
+    }
+
+    #[test]
+    fn ids_and_states() {
+        assert_eq!(id_arg(7.0, "id").unwrap(), 7);
+        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, 1e300] {
+            assert!(id_arg(bad, "id").is_err(), "{bad}");
+        }
+        assert_eq!(incident_state_arg(None).unwrap(), None);
+        assert_eq!(
+            incident_state_arg(Some("resolved".into())).unwrap(),
+            Some(logsentinel::IncidentState::Resolved)
+        );
+        let e = incident_state_arg(Some("closed".into())).unwrap_err();
+        assert_eq!(e.status.as_ref(), "INVALID_INPUT");
+        assert!(e.reason.contains(r#""open", "resolved""#), "{}", e.reason);
     }
 
     #[test]

@@ -1,8 +1,13 @@
-//! Hands a large `detectBatch` result to JavaScript in slices, with the event loop free in between.
+//! Hands results to JavaScript: a large `detectBatch` result in slices, with the event loop free in
+//! between, and events (session verdicts, incidents) to a callback through a threadsafe function.
 //!
-//! Scoring runs off the JavaScript thread, but the result objects can only be built on it, and building
-//! them costs about 10 µs per detection (22 fields, nested arrays): 200 ms for a 20,000-line batch, a
-//! long stall for a server. So a result with more than [`RESULT_CHUNK`] detections is converted
+//! Events are produced on whichever thread scores (the JavaScript thread for `detect`, a libuv worker
+//! for `detectBatch`): [`event_callback`] turns a JavaScript function into the core's callback for any
+//! event type, queueing each event for the JavaScript thread without ever waiting.
+//!
+//! Batch results: scoring runs off the JavaScript thread, but the result objects can only be built on
+//! it, and building them costs about 10 µs per detection (22 fields, nested arrays): 200 ms for a
+//! 20,000-line batch, a long stall for a server. So a result with more than [`RESULT_CHUNK`] detections is converted
 //! [`RESULT_CHUNK`] at a time, one slice per turn of the event loop (`setImmediate`), and the promise
 //! resolves with the complete, ordinary `BatchDetection` object once the last slice is in. Timers, I/O
 //! and other callbacks run between slices; the result is the same as a one-go conversion. (What remains
@@ -11,13 +16,39 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{
-    Array, Env, FromNapiValue, Function, FunctionRef, JsObjectValue, Object, ObjectRef, Unknown,
+    Array, Env, FromNapiValue, Function, FunctionRef, JsObjectValue, Object, ObjectRef,
+    ToNapiValue, Unknown,
 };
-use napi::{JsDeferred, JsValue};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{JsDeferred, JsValue, Status};
 
 use crate::types::{BatchDetection, Detection};
+
+/// A JavaScript function receiving events of type `T` (`SessionVerdict`, `Incident`): called on the
+/// JavaScript thread, never keeping the process alive (weak), an exception thrown by it reported as an
+/// uncaught exception.
+pub type EventFn<T> = ThreadsafeFunction<T, (), T, Status, false, true>;
+
+/// The core's callback for events of type `C` (`Fn(&C)`: `VerdictCallback`, `IncidentCallback`) that
+/// hands each event, converted to `T`, to the JavaScript function: always asynchronously on the
+/// JavaScript thread (after the call that produced it returned), whichever thread produced it.
+pub fn event_callback<C, T>(f: EventFn<T>) -> Arc<dyn Fn(&C) + Send + Sync>
+where
+    C: Clone + 'static,
+    T: From<C> + ToNapiValue + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |event: &C| {
+        // Non-blocking on an unbounded queue: never waits, whichever thread produced the event.
+        let _status = f.call(
+            T::from(event.clone()),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+    })
+}
 
 /// Detections converted per turn of the event loop (about 2 to 5 ms of JavaScript-thread time).
 pub const RESULT_CHUNK: usize = 256;

@@ -9,31 +9,29 @@
 //!   the event loop free in between for large batches (see [`crate::deliver`]);
 //! - waits for training (`waitForTraining`, `JobHandle.wait`) run on a thread of their own (see
 //!   [`crate::job`]);
-//! - session verdicts reach a callback through a threadsafe function, always asynchronously on the
-//!   JavaScript thread, whichever thread produced them.
+//! - incidents and operator feedback (`incidents`, `feedback`...) run synchronously too: they read
+//!   the project's incident book, and a feedback change is one storage commit;
+//! - session verdicts and incidents reach their callbacks through threadsafe functions, always
+//!   asynchronously on the JavaScript thread, whichever thread produced them (see
+//!   [`crate::deliver::event_callback`]).
 
-use logsentinel::{LogRecord, VerdictCallback};
+use logsentinel::LogRecord;
 use napi::bindgen_prelude::{Array, AsyncTask, Env, Object, Unknown};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{ScopedTask, Status};
+use napi::ScopedTask;
 use napi_derive::napi;
 use parking_lot::RwLock;
-use std::sync::Arc;
 
 use crate::convert::{
-    build_config, build_project, line_from, records_from, timeout_arg, DetectorConfig,
+    build_config, build_feedback, build_project, id_arg, incident_state_arg, line_from,
+    records_from, timeout_arg, DetectorConfig,
 };
-use crate::deliver::batch_to_js;
+use crate::deliver::{batch_to_js, event_callback, EventFn};
 use crate::error::{reject_with, to_js_err, IntoJs, Result};
 use crate::job::{promise_on_thread, wait_job, JobHandle};
 use crate::types::{
-    BatchDetection, CreatedProject, Detection, Health, JobStatus, ProjectStatus, ProjectSummary,
-    SessionVerdict, TeacherInfo, TeacherUpdate,
+    BatchDetection, CreatedProject, Detection, Feedback, Health, Incident, JobStatus,
+    ProjectStatus, ProjectSummary, SessionVerdict, TeacherInfo, TeacherUpdate,
 };
-
-/// The verdict callback: called on the JavaScript thread, never keeping the process alive (weak), an
-/// exception thrown by it reported as an uncaught exception.
-type VerdictFn = ThreadsafeFunction<SessionVerdict, (), SessionVerdict, Status, false, true>;
 
 /// The multi-tenant anomaly detector.
 ///
@@ -257,22 +255,86 @@ impl TenantDetector {
     /// produced the verdict returned); it does not keep the process alive; an exception it throws is
     /// reported as an uncaught exception. Verdicts stay queued for `pollSessionVerdicts` as well.
     #[napi(ts_args_type = "callback: ((verdict: SessionVerdict) => void) | null")]
-    pub fn set_verdict_callback(&self, callback: Option<VerdictFn>) -> Result<()> {
+    pub fn set_verdict_callback(&self, callback: Option<EventFn<SessionVerdict>>) -> Result<()> {
         let det = self.det()?;
-        let Some(tsfn) = callback else {
-            det.set_verdict_callback(None);
-            return Ok(());
-        };
-        let tsfn = Arc::new(tsfn);
-        let f: VerdictCallback = Arc::new(move |v: &logsentinel::SessionVerdict| {
-            // Non-blocking on an unbounded queue: never waits, whichever thread produced the verdict.
-            let _status = tsfn.call(
-                SessionVerdict::from(v.clone()),
-                ThreadsafeFunctionCallMode::NonBlocking,
-            );
-        });
-        det.set_verdict_callback(Some(f));
+        det.set_verdict_callback(callback.map(event_callback));
         Ok(())
+    }
+
+    /// Takes up to `max` (default 100) of the project's newly raised incidents, oldest first, each as
+    /// it was when raised (`incident(apiKey, id)` gives its state now). Every incident is queued,
+    /// whether or not a callback is set; the queue starts empty when the detector opens.
+    #[napi]
+    pub fn poll_incidents(&self, api_key: String, max: Option<u32>) -> Result<Vec<Incident>> {
+        let max = max.unwrap_or(100) as usize;
+        Ok(self
+            .call(|d| d.poll_incidents(&api_key, max))?
+            .into_iter()
+            .map(Incident::from)
+            .collect())
+    }
+
+    /// The project's incidents, open ones first (each group newest first); `state` (`'open'` or
+    /// `'resolved'`) filters. A state of another name throws `code === 'INVALID_INPUT'` naming the
+    /// allowed ones.
+    #[napi(ts_args_type = "apiKey: string, state?: IncidentState | null | undefined")]
+    pub fn incidents(&self, api_key: String, state: Option<String>) -> Result<Vec<Incident>> {
+        let state = incident_state_arg(state)?;
+        Ok(self
+            .call(|d| d.incidents(&api_key, state))?
+            .into_iter()
+            .map(Incident::from)
+            .collect())
+    }
+
+    /// One incident of the project (a flagged result's `incidentId`), as it is now. An id the
+    /// project does not hold throws `code === 'INVALID_INPUT'`.
+    #[napi]
+    pub fn incident(&self, api_key: String, incident_id: f64) -> Result<Incident> {
+        let id = id_arg(incident_id, "incidentId")?;
+        Ok(self.call(|d| d.incident(&api_key, id))?.into())
+    }
+
+    /// Sets (or with `null` clears) a function receiving every incident of every project as it is
+    /// raised (its first anomaly; later ones join it). Called like the verdict callback: always
+    /// asynchronously on the JavaScript thread, without keeping the process alive, an exception it
+    /// throws reported as an uncaught exception. Incidents stay queued for `pollIncidents` as well.
+    #[napi(ts_args_type = "callback: ((incident: Incident) => void) | null")]
+    pub fn set_incident_callback(&self, callback: Option<EventFn<Incident>>) -> Result<()> {
+        let det = self.det()?;
+        det.set_incident_callback(callback.map(event_callback));
+        Ok(())
+    }
+
+    /// Operator feedback: marks an incident (`incidentId`) or a key the scope matches (`key`: a
+    /// result's `pattern`, a template, a rule name, a session id) `'normal'` or `'anomaly'`, for
+    /// `durationSecs` or for good. It applies to the project's next line at once (no retraining), is
+    /// stored before this returns and never touches another project; results it decides carry its id
+    /// as `feedbackId`. Both or neither of `incidentId` and `key`, a label or scope of another name,
+    /// an incident the project does not hold or a scope it has no key for throw
+    /// `code === 'INVALID_INPUT'`.
+    #[napi(ts_args_type = "apiKey: string, feedback: NewFeedback")]
+    pub fn feedback(&self, api_key: String, feedback: serde_json::Value) -> Result<Feedback> {
+        let new = build_feedback(feedback)?;
+        Ok(self.call(move |d| d.feedback(&api_key, new))?.into())
+    }
+
+    /// The project's feedback marks, oldest first.
+    #[napi]
+    pub fn list_feedback(&self, api_key: String) -> Result<Vec<Feedback>> {
+        Ok(self
+            .call(|d| d.list_feedback(&api_key))?
+            .into_iter()
+            .map(Feedback::from)
+            .collect())
+    }
+
+    /// Undoes a feedback mark (by its `id`) and returns it: results it decided are judged as before
+    /// from the next line on. An id the project does not hold throws `code === 'INVALID_INPUT'`.
+    #[napi]
+    pub fn undo_feedback(&self, api_key: String, feedback_id: f64) -> Result<Feedback> {
+        let id = id_arg(feedback_id, "feedbackId")?;
+        Ok(self.call(|d| d.undo_feedback(&api_key, id))?.into())
     }
 
     /// Drops every open session of the project without verdicts; returns how many were open.
@@ -365,6 +427,7 @@ impl TenantDetector {
             return Ok(());
         };
         det.set_verdict_callback(None);
+        det.set_incident_callback(None);
         det.close().js()
     }
 

@@ -305,6 +305,162 @@ impl From<logsentinel::SessionVerdict> for SessionVerdict {
     }
 }
 
+/// A name with how many of an incident's anomalies carry it.
+#[napi(object, use_nullable = true)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counted {
+    /// A template or rule name.
+    pub name: String,
+    /// Anomalies of the incident with it.
+    pub count: f64,
+}
+
+impl From<logsentinel::Counted> for Counted {
+    fn from(c: logsentinel::Counted) -> Self {
+        Self {
+            name: c.name,
+            count: num(c.count),
+        }
+    }
+}
+
+/// One anomaly of an incident, as it was reported.
+#[napi(object, use_nullable = true)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentExample {
+    /// Its session (`null` when it has none).
+    pub session_id: Option<String>,
+    /// Its log time (Unix seconds).
+    pub timestamp: f64,
+    /// The line's template, or the session's cause in words.
+    pub template: String,
+    /// The explanations it was given.
+    pub reasons: Vec<String>,
+    /// Whether it is a session verdict (else a line).
+    pub session_verdict: bool,
+}
+
+impl From<logsentinel::IncidentExample> for IncidentExample {
+    fn from(e: logsentinel::IncidentExample) -> Self {
+        Self {
+            session_id: e.session_id,
+            timestamp: e.timestamp,
+            template: e.template,
+            reasons: e.reasons,
+            session_verdict: e.session_verdict,
+        }
+    }
+}
+
+/// A group of a project's anomalies with a shared cause (`Detection.pattern`) and closeness in time.
+/// Every flagged line and session verdict in it carries its `id` as `incidentId`.
+#[napi(object, use_nullable = true)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Incident {
+    /// Id within the project (never reused).
+    pub id: f64,
+    /// Project id.
+    pub project_id: String,
+    /// The shared signal in words.
+    pub title: String,
+    /// The pattern that raised it (see `Detection.pattern`).
+    pub pattern: String,
+    /// `'open'` while its pattern recurs, `'resolved'` once quiet for longer than `incidentGapSecs`.
+    #[napi(ts_type = "IncidentState")]
+    pub state: String,
+    /// Log time of its first anomaly (Unix seconds).
+    pub first_seen: f64,
+    /// Log time of its latest anomaly (Unix seconds).
+    pub last_seen: f64,
+    /// The project's line count at its latest anomaly.
+    pub last_line: f64,
+    /// Flagged lines in it.
+    pub lines: f64,
+    /// Distinct sessions in it (flagged lines' sessions and flagged session verdicts).
+    pub sessions: f64,
+    /// Flagged session verdicts in it.
+    pub session_verdicts: f64,
+    /// Most frequent templates, most first.
+    pub top_templates: Vec<Counted>,
+    /// Most frequent matched rules, most first.
+    pub top_rules: Vec<Counted>,
+    /// The first anomalies, as reported.
+    pub examples: Vec<IncidentExample>,
+    /// The first sessions.
+    pub session_ids: Vec<String>,
+    /// The label of the operator feedback given on it, `null` when none.
+    #[napi(ts_type = "FeedbackLabel")]
+    pub feedback: Option<String>,
+}
+
+impl From<logsentinel::Incident> for Incident {
+    fn from(i: logsentinel::Incident) -> Self {
+        Self {
+            id: num(i.id),
+            project_id: i.project_id,
+            title: i.title,
+            pattern: i.pattern,
+            state: enum_name(&i.state),
+            first_seen: i.first_seen,
+            last_seen: i.last_seen,
+            last_line: num(i.last_line),
+            lines: num(i.lines),
+            sessions: num(i.sessions),
+            session_verdicts: num(i.session_verdicts),
+            top_templates: i.top_templates.into_iter().map(Into::into).collect(),
+            top_rules: i.top_rules.into_iter().map(Into::into).collect(),
+            examples: i.examples.into_iter().map(Into::into).collect(),
+            session_ids: i.session_ids,
+            feedback: i.feedback.as_ref().map(enum_name),
+        }
+    }
+}
+
+/// A stored operator feedback mark: from its creation on, the project's results it matches are
+/// judged by it (`normal`: they stop alerting; `anomaly`: they keep alerting), each saying so in
+/// `feedbackId` and its first reason.
+#[napi(object, use_nullable = true)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Feedback {
+    /// Id within the project (never reused): what `undoFeedback` takes.
+    pub id: f64,
+    /// What the operator said.
+    #[napi(ts_type = "FeedbackLabel")]
+    pub label: String,
+    /// What it applies to.
+    #[napi(ts_type = "FeedbackScope")]
+    pub scope: String,
+    /// The pattern, template, rule or client (session id) it matches.
+    pub key: String,
+    /// The incident it was given on, `null` when given on a key.
+    pub incident_id: Option<f64>,
+    /// When it was given (Unix seconds).
+    pub created_at: f64,
+    /// When it stops applying (Unix seconds), `null`: never.
+    pub expires_at: Option<f64>,
+    /// Free text kept with it.
+    pub note: Option<String>,
+}
+
+impl From<logsentinel::Feedback> for Feedback {
+    fn from(f: logsentinel::Feedback) -> Self {
+        Self {
+            id: num(f.id),
+            label: enum_name(&f.label),
+            scope: enum_name(&f.scope),
+            key: f.key,
+            incident_id: f.incident_id.map(num),
+            created_at: f.created_at,
+            expires_at: f.expires_at,
+            note: f.note,
+        }
+    }
+}
+
 /// Training state of a project.
 #[napi(object, use_nullable = true)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -668,6 +824,44 @@ pub enum JobState {
     Cancelled,
 }
 
+/// Whether an incident still gathers anomalies (`Incident.state`, the filter of `incidents`).
+#[napi(string_enum = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// Its pattern recurred recently.
+    Open,
+    /// Quiet for longer than the incident gap.
+    Resolved,
+}
+
+/// What operator feedback says about its target.
+#[napi(string_enum = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackLabel {
+    /// Normal for this project: matching results stop alerting.
+    Normal,
+    /// A real anomaly: matching results keep alerting.
+    Anomaly,
+}
+
+/// What a feedback mark applies to.
+#[napi(string_enum = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackScope {
+    /// Results with the same pattern (`Detection.pattern`, `SessionVerdict.pattern`). The default.
+    Pattern,
+    /// Lines with this template in any context, and sessions holding it as their rare or missing
+    /// event.
+    Template,
+    /// Lines on which this rule matched.
+    Rule,
+    /// Everything of this client (session id).
+    Client,
+}
+
 /// A header format of a project's lines (`'auto'` detects it line by line, `'raw'` takes the whole
 /// line as the message).
 #[napi(string_enum = "lowercase")]
@@ -790,10 +984,15 @@ mod tests {
         update: logsentinel::TeacherUpdate,
         summary: logsentinel::ProjectSummary,
         job: logsentinel::JobStatus,
+        incident: logsentinel::Incident,
+        feedback: logsentinel::Feedback,
     }
 
     fn samples() -> Samples {
-        use logsentinel::{Config, LogFormat, LogRecord, NewProject, TenantDetector};
+        use logsentinel::{
+            Config, CustomRule, FeedbackLabel, LogFormat, LogRecord, NewFeedback, NewProject,
+            TenantDetector,
+        };
         let dir = tempfile::tempdir().unwrap();
         let det = TenantDetector::open(Config::with_storage_dir(dir.path()).tiny_models()).unwrap();
         // A teacher update with no data fails at once and is recorded in the history.
@@ -813,6 +1012,32 @@ mod tests {
             .detect_batch(&created.api_key, &[LogRecord::new(line).session("s")])
             .unwrap();
         let verdict = det.close_all_sessions(&created.api_key).unwrap().remove(0);
+        // A custom rule at full severity flags its line: an incident, and feedback on it.
+        let rule = CustomRule {
+            name: "boom".into(),
+            pattern: "BOOM".into(),
+            severity: 1.0,
+        };
+        let ruled = det
+            .create_project(NewProject::named("r").rule(rule))
+            .unwrap();
+        let flagged = det
+            .detect(
+                &ruled.api_key,
+                LogRecord::new("BOOM at the core").session("s"),
+            )
+            .unwrap();
+        let incident_id = flagged.incident_id.expect("the rule flags the line");
+        let feedback = det
+            .feedback(
+                &ruled.api_key,
+                NewFeedback {
+                    note: Some("known".into()),
+                    ..NewFeedback::incident(incident_id, FeedbackLabel::Normal).for_secs(60.0)
+                },
+            )
+            .unwrap();
+        let incident = det.incident(&ruled.api_key, incident_id).unwrap();
         let out = Samples {
             detection,
             batch,
@@ -821,8 +1046,15 @@ mod tests {
             health: det.health().unwrap(),
             teacher: det.teacher_info().unwrap(),
             update: det.update_history().unwrap().remove(0),
-            summary: det.list_projects().unwrap().remove(0),
+            summary: det
+                .list_projects()
+                .unwrap()
+                .into_iter()
+                .find(|s| s.project_id == created.project_id)
+                .unwrap(),
             job,
+            incident,
+            feedback,
             created,
         };
         det.close().unwrap();
@@ -876,6 +1108,24 @@ mod tests {
         let mut expected = core_keys(&s.job);
         expected.insert("finished".into());
         assert_eq!(keys(&j), expected);
+        let i = Incident::from(s.incident.clone());
+        assert_eq!(
+            (i.state.as_str(), i.feedback.as_deref()),
+            ("open", Some("normal"))
+        );
+        assert_eq!(keys(&i), core_keys(&s.incident));
+        assert_eq!(
+            keys(&Counted::from(s.incident.top_templates[0].clone())),
+            core_keys(&s.incident.top_templates[0])
+        );
+        assert_eq!(
+            keys(&IncidentExample::from(s.incident.examples[0].clone())),
+            core_keys(&s.incident.examples[0])
+        );
+        let f = Feedback::from(s.feedback.clone());
+        assert_eq!((f.label.as_str(), f.scope.as_str()), ("normal", "pattern"));
+        assert_eq!(f.incident_id, Some(i.id));
+        assert_eq!(keys(&f), core_keys(&s.feedback));
     }
 
     /// The TypeScript unions list exactly the core's names.
@@ -926,6 +1176,32 @@ mod tests {
         ];
         for (a, b) in jobs {
             assert_eq!(enum_name(&a), enum_name(&b));
+        }
+        let states = [
+            (IncidentState::Open, core::IncidentState::Open),
+            (IncidentState::Resolved, core::IncidentState::Resolved),
+        ];
+        for (a, b) in states {
+            assert_eq!(enum_name(&a), enum_name(&b));
+            assert_eq!(enum_name(&a).parse::<core::IncidentState>().unwrap(), b);
+        }
+        let labels = [
+            (FeedbackLabel::Normal, core::FeedbackLabel::Normal),
+            (FeedbackLabel::Anomaly, core::FeedbackLabel::Anomaly),
+        ];
+        for (a, b) in labels {
+            assert_eq!(enum_name(&a), enum_name(&b));
+            assert_eq!(enum_name(&a).parse::<core::FeedbackLabel>().unwrap(), b);
+        }
+        let scopes = [
+            (FeedbackScope::Pattern, core::FeedbackScope::Pattern),
+            (FeedbackScope::Template, core::FeedbackScope::Template),
+            (FeedbackScope::Rule, core::FeedbackScope::Rule),
+            (FeedbackScope::Client, core::FeedbackScope::Client),
+        ];
+        for (a, b) in scopes {
+            assert_eq!(enum_name(&a), enum_name(&b));
+            assert_eq!(enum_name(&a).parse::<core::FeedbackScope>().unwrap(), b);
         }
     }
 
