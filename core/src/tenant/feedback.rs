@@ -6,6 +6,8 @@
 //! would let them pass (a pattern that became common). Marks belong to one project, are stored with
 //! its record, listed, and undone by id; the most recent matching mark wins.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -234,6 +236,21 @@ pub struct FeedbackBook {
 }
 
 impl FeedbackBook {
+    /// Template texts the operator confirmed anomalous, live at `now`: the key of an "anomaly" mark
+    /// scoped to a template, or the template a pattern-scoped mark is about (`novel_template: <t>`).
+    /// The next training keeps the data holding them out.
+    pub fn confirmed_anomalous_templates(&self, now: f64) -> HashSet<&str> {
+        self.entries
+            .iter()
+            .filter(|f| f.label == FeedbackLabel::Anomaly && f.live(now))
+            .filter_map(|f| match f.scope {
+                FeedbackScope::Template => Some(f.key.as_str()),
+                FeedbackScope::Pattern => pattern_subject(&f.key),
+                FeedbackScope::Rule | FeedbackScope::Client => None,
+            })
+            .collect()
+    }
+
     /// Adds a mark with its key resolved by the caller.
     pub fn add(
         &mut self,
@@ -328,6 +345,49 @@ impl FeedbackBook {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn training_keeps_out_only_live_anomaly_marks_on_templates() {
+        let mut book = FeedbackBook::default();
+        let mark = |label, scope| NewFeedback {
+            target: FeedbackTarget::Key(String::new()),
+            label,
+            scope,
+            duration_secs: None,
+            note: None,
+        };
+        let anomaly_template = mark(FeedbackLabel::Anomaly, FeedbackScope::Template);
+        book.add(&anomaly_template, "ERROR disk <*> failed".into(), None, 0.0)
+            .unwrap();
+        let anomaly_pattern = mark(FeedbackLabel::Anomaly, FeedbackScope::Pattern);
+        book.add(
+            &anomaly_pattern,
+            "novel_template: panic at <*>".into(),
+            None,
+            0.0,
+        )
+        .unwrap();
+        let rule = mark(FeedbackLabel::Anomaly, FeedbackScope::Rule);
+        book.add(&rule, "attack:sqli".into(), None, 0.0).unwrap();
+        let normal = mark(FeedbackLabel::Normal, FeedbackScope::Template);
+        book.add(&normal, "INFO ok".into(), None, 0.0).unwrap();
+        let brief = mark(FeedbackLabel::Anomaly, FeedbackScope::Template).for_secs(10.0);
+        book.add(&brief, "WARN slow".into(), None, 0.0).unwrap();
+
+        let at_start = book.confirmed_anomalous_templates(1.0);
+        let expected: HashSet<&str> = ["ERROR disk <*> failed", "panic at <*>", "WARN slow"].into();
+        assert_eq!(at_start, expected);
+        let later = book.confirmed_anomalous_templates(100.0);
+        assert!(
+            !later.contains("WARN slow"),
+            "an expired mark no longer counts"
+        );
+        let first = book.entries[0].id;
+        book.undo(first).unwrap();
+        assert!(!book
+            .confirmed_anomalous_templates(1.0)
+            .contains("ERROR disk <*> failed"));
+    }
 
     #[test]
     fn new_feedback_reads_the_http_body() {

@@ -6,7 +6,7 @@
 //! then the student is distilled from it over the same id space, calibrated on held-out sequences, stored
 //! and swapped in atomically.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -294,23 +294,34 @@ struct ProjectData {
 }
 
 /// A copy of what training needs of a project; `stored` stands in for spilled samples (read from
-/// storage without loading them into the project).
-fn snapshot(st: &ProjectState, stored: Option<&Samples>) -> ProjectData {
+/// storage without loading them into the project). Sequences and feature rows holding a template the
+/// operator confirmed anomalous (live feedback at `now`) are kept out: what a person said is an
+/// anomaly never becomes part of what normal looks like.
+fn snapshot(st: &ProjectState, stored: Option<&Samples>, now: f64) -> ProjectData {
     let infos = st.miner.templates();
     let total: u64 = infos.iter().map(|t| t.count).sum::<u64>().max(1);
     let share: HashMap<u32, f32> = infos
         .iter()
         .map(|t| (t.id, t.count as f32 / total as f32))
         .collect();
+    let confirmed = st.record.feedback.confirmed_anomalous_templates(now);
+    let excluded: HashSet<u32> = infos
+        .iter()
+        .filter(|t| confirmed.contains(t.template.as_str()))
+        .map(|t| t.id)
+        .collect();
+    let mut sequences = st.training_sequences_with(stored);
+    sequences.retain(|s| !s.templates.iter().any(|t| excluded.contains(t)));
     ProjectData {
         templates: infos.into_iter().map(|t| (t.id, t.template)).collect(),
-        sequences: st.training_sequences_with(stored),
+        sequences,
         feature_rows: st
             .samples()
             .or(stored)
             .map(|s| {
                 s.features
                     .iter()
+                    .filter(|r| !excluded.contains(&r.template))
                     .map(|r| feature_vector(r, share.get(&r.template).copied().unwrap_or(0.0)))
                     .collect()
             })
@@ -481,7 +492,7 @@ impl Inner {
             let mut st = slot.lock();
             st.load_samples(&self.store)?;
             (
-                snapshot(&st, None),
+                snapshot(&st, None, self.clock.now()),
                 st.samples().map(Samples::profile).unwrap_or_default(),
                 st.record.students_trained + 1,
             )
@@ -736,9 +747,9 @@ impl Inner {
                 }
                 // Spilled samples are read for the pool, not loaded back into the idle project.
                 match st.samples_view(&self.store) {
-                    Ok(samples) => snapshot(&st, Some(&samples)),
+                    Ok(samples) => snapshot(&st, Some(&samples), self.clock.now()),
                     // Unreadable stored samples leave the project's open sessions to pool.
-                    Err(_) => snapshot(&st, None),
+                    Err(_) => snapshot(&st, None, self.clock.now()),
                 }
             };
             if data.sequences.is_empty() {
