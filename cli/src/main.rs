@@ -8,6 +8,7 @@ mod bench;
 mod eval;
 mod eval_parse;
 mod operator;
+mod operator_cmd;
 mod parse_cmd;
 mod replay;
 mod serve;
@@ -39,6 +40,11 @@ enum Command {
     /// The shared teacher (`teacher pretrain`: train it on a corpus and write a MODEL_DIR).
     #[command(subcommand)]
     Teacher(teacher::TeacherCommand),
+    /// A project's incidents: its anomalies grouped by shared cause (`--json` for the whole record).
+    Incidents(operator_cmd::IncidentsArgs),
+    /// Operator feedback on a project (`give`, `list`, `undo`).
+    #[command(subcommand)]
+    Feedback(operator_cmd::FeedbackCommand),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,8 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args).map(|_| ()),
         Command::Serve(args) => serve::run(args),
         Command::Teacher(command) => teacher::run(command),
+        Command::Incidents(args) => operator_cmd::run_incidents(args),
+        Command::Feedback(command) => operator_cmd::run_feedback(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

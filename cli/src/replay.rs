@@ -113,15 +113,18 @@ pub struct ReplaySummary {
     pub untrained_reason: Option<String>,
 }
 
-struct KeyFile {
-    path: PathBuf,
-    keys: HashMap<String, String>,
+/// The keys the CLI was given for the projects it created, kept beside the storage.
+pub(crate) struct KeyFile {
+    /// `cli-keys.json` in the storage directory.
+    pub(crate) path: PathBuf,
+    /// Project id -> API key.
+    pub(crate) keys: HashMap<String, String>,
 }
 
 impl KeyFile {
     // The CLI is itself a host of the library: like any host it keeps the keys it was given, outside the
     // database (which holds only their hashes), readable by its owner only.
-    fn load(storage: &Path) -> Self {
+    pub(crate) fn load(storage: &Path) -> Self {
         let path = storage.join("cli-keys.json");
         let keys = std::fs::read(&path)
             .ok()
