@@ -238,6 +238,12 @@ typedef struct {
  */
 typedef void (*ls_verdict_callback)(const char *verdict_json, void *user_data);
 
+/**
+ * Receives one incident as JSON, as it is raised (a NUL-terminated string borrowed for the duration
+ * of the call only: copy it to keep it) and the `user_data` given to `ls_set_incident_callback`.
+ */
+typedef void (*ls_incident_callback)(const char *incident_json, void *user_data);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -316,7 +322,7 @@ ls_status ls_detector_open_with_clock(const char *config_json,
  * `ls_detector_free`, `ls_detector_is_closed` and another `ls_detector_close`, which returns
  * LS_STATUS_OK) returns LS_STATUS_CLOSED; the handle stays valid memory until `ls_detector_free`.
  * Safe to call while other threads use the handle: their calls finish or return LS_STATUS_CLOSED.
- * Must not be called from inside a verdict callback (LS_STATUS_INVALID_INPUT).
+ * Must not be called from inside a verdict or incident callback (LS_STATUS_INVALID_INPUT).
  *
  * # Safety
  * `detector` is NULL or a live handle.
@@ -546,6 +552,105 @@ ls_status ls_poll_session_verdicts(const ls_detector *detector,
 ls_status ls_set_verdict_callback(const ls_detector *detector,
                                   ls_verdict_callback callback,
                                   void *user_data);
+
+/**
+ * Takes up to `max` of the project's newly raised incidents, oldest first, as a JSON array (`[]`
+ * when none), owned by the caller (`ls_string_free`). Each incident is `{"id", "project_id",
+ * "title", "pattern", "state", "first_seen", "last_seen", "last_line", "lines", "sessions",
+ * "session_verdicts", "top_templates": [{"name", "count"}], "top_rules", "examples": [{"session_id",
+ * "timestamp", "template", "reasons", "session_verdict"}], "session_ids", "feedback"}` as it was when
+ * raised (`ls_incident` gives its state now). Incidents are queued whether or not a callback is set.
+ *
+ * # Safety
+ * `detector` is NULL or a live handle; `api_key` a string; `json_out` writable.
+ */
+ls_status ls_poll_incidents(const ls_detector *detector,
+                            const char *api_key,
+                            size_t max,
+                            char **json_out);
+
+/**
+ * The project's kept incidents, open ones first (each group newest first), as a JSON array (see
+ * `ls_poll_incidents`), owned by the caller (`ls_string_free`). `state` is NULL (all), `"open"` or
+ * `"resolved"`; any other value is LS_STATUS_INVALID_INPUT.
+ *
+ * # Safety
+ * `detector` is NULL or a live handle; `api_key` a string; `state` NULL or a string; `json_out`
+ * writable.
+ */
+ls_status ls_incidents(const ls_detector *detector,
+                       const char *api_key,
+                       const char *state,
+                       char **json_out);
+
+/**
+ * One incident of the project as it is now, as JSON (see `ls_poll_incidents`), owned by the caller
+ * (`ls_string_free`); LS_STATUS_INVALID_INPUT when the project has no incident `incident_id`.
+ *
+ * # Safety
+ * `detector` is NULL or a live handle; `api_key` a string; `json_out` writable.
+ */
+ls_status ls_incident(const ls_detector *detector,
+                      const char *api_key,
+                      uint64_t incident_id,
+                      char **json_out);
+
+/**
+ * Sets (or, with `callback` NULL, clears) the function receiving every incident of every project
+ * of this detector as JSON (see `ls_poll_incidents`), with `user_data`, as it is raised. The
+ * threading contract is the verdict callback's (`ls_set_verdict_callback`): it runs on the thread
+ * whose call raised the incident, must be thread-safe and must not unwind; from inside it
+ * `ls_set_verdict_callback`, `ls_set_incident_callback` and `ls_detector_close` return
+ * LS_STATUS_INVALID_INPUT. When this function returns, the previous callback is not running and
+ * will not run again. `ls_detector_close` clears it.
+ *
+ * # Safety
+ * `detector` is NULL or a live handle; `callback` NULL or a function following the contract above,
+ * with `user_data` valid until the callback is replaced or cleared.
+ */
+ls_status ls_set_incident_callback(const ls_detector *detector,
+                                   ls_incident_callback callback,
+                                   void *user_data);
+
+/**
+ * Gives operator feedback. `feedback_json` is the HTTP API's `POST /feedback` body: a JSON object
+ * with the `"target"`, either `{"incident_id": 3}` or `{"key": "<pattern, template, rule or
+ * client>"}`, `"label"` (`"normal"` or `"anomaly"`), and optionally `"scope"` (`"pattern"`, the default,
+ * `"template"`, `"rule"` or `"client"`), `"duration_secs"` (omitted: for good) and `"note"`. A
+ * "normal" mark stops results of the same pattern from alerting from the next line on; an "anomaly"
+ * mark keeps them alerting. `*json_out` is the stored mark (`{"id", "label", "scope", "key",
+ * "incident_id", "created_at", "expires_at", "note"}`), owned by the caller (`ls_string_free`).
+ * Malformed JSON, unknown fields or values: LS_STATUS_INVALID_INPUT, nothing stored.
+ *
+ * # Safety
+ * `detector` is NULL or a live handle; `api_key` and `feedback_json` strings; `json_out` writable.
+ */
+ls_status ls_feedback(const ls_detector *detector,
+                      const char *api_key,
+                      const char *feedback_json,
+                      char **json_out);
+
+/**
+ * The project's feedback marks (expired ones included), oldest first, as a JSON array (see
+ * `ls_feedback`), owned by the caller (`ls_string_free`).
+ *
+ * # Safety
+ * `detector` is NULL or a live handle; `api_key` a string; `json_out` writable.
+ */
+ls_status ls_list_feedback(const ls_detector *detector, const char *api_key, char **json_out);
+
+/**
+ * Undoes feedback mark `feedback_id`: results it decided alert (or stop alerting) as before it was
+ * given. `*json_out` is the removed mark (see `ls_feedback`), owned by the caller
+ * (`ls_string_free`); LS_STATUS_INVALID_INPUT when the project has no such mark.
+ *
+ * # Safety
+ * `detector` is NULL or a live handle; `api_key` a string; `json_out` writable.
+ */
+ls_status ls_undo_feedback(const ls_detector *detector,
+                           const char *api_key,
+                           uint64_t feedback_id,
+                           char **json_out);
 
 /**
  * Drops every open session of the project without verdicts; `*count_out` (may be NULL) receives

@@ -152,6 +152,9 @@ class Detector {
   // on several threads at once. It may call this Detector, except set_verdict_callback() and close()
   // (which throw Error "INVALID_INPUT" there).
   using VerdictCallback = std::function<void(const std::string &verdict_json)>;
+  // Receives one incident as JSON as it is raised, under the same threading rules as the verdict
+  // callback (it may not call set_incident_callback() or close()).
+  using IncidentCallback = std::function<void(const std::string &incident_json)>;
   // Returns Unix seconds; called from any thread.
   using Clock = std::function<double()>;
 
@@ -272,6 +275,48 @@ class Detector {
   // Drops every open session of the project without verdicts; returns how many were open.
   std::size_t reset_sessions(const std::string &api_key) const {
     return detail::call([&] { return d().reset_sessions(api_key); });
+  }
+
+  // Takes up to `max` of the project's newly raised incidents, oldest first, each as it was when
+  // raised: a JSON array (see the C `ls_poll_incidents` for the fields).
+  std::string poll_incidents(const std::string &api_key, std::size_t max = 100) const {
+    return detail::call([&] { return std::string(d().poll_incidents(api_key, max)); });
+  }
+  // The project's kept incidents, open ones first: a JSON array. `state` is "" (all), "open" or
+  // "resolved"; anything else throws an INVALID_INPUT error.
+  std::string incidents(const std::string &api_key, const std::string &state = "") const {
+    return detail::call([&] { return std::string(d().incidents(api_key, state)); });
+  }
+  // One incident as it is now, as JSON; INVALID_INPUT when the project has no such incident.
+  std::string incident(const std::string &api_key, std::uint64_t incident_id) const {
+    return detail::call([&] { return std::string(d().incident(api_key, incident_id)); });
+  }
+  // Sets (or with an empty function clears) the incident callback: every incident of every project
+  // as JSON, as it is raised, under the verdict callback's threading rules. When this returns, the
+  // previous callback is not running and will not run again.
+  void set_incident_callback(IncidentCallback callback) const {
+    detail::call([&] {
+      std::unique_ptr<bridge::VerdictSink> sink;
+      if (callback) {
+        sink = std::make_unique<bridge::VerdictSink>(std::move(callback));
+      }
+      d().set_incident_callback(std::move(sink));
+    });
+  }
+  // Operator feedback: `feedback_json` is the HTTP API's POST /feedback body, e.g.
+  // {"target": {"incident_id": 3}, "label": "normal"} or {"target": {"key": "..."}, "label":
+  // "anomaly", "scope": "template", "duration_secs": 86400}. Returns the stored mark as JSON; a malformed body, an unknown field or
+  // value throws INVALID_INPUT and stores nothing.
+  std::string feedback(const std::string &api_key, const std::string &feedback_json) const {
+    return detail::call([&] { return std::string(d().feedback(api_key, feedback_json)); });
+  }
+  // The project's feedback marks, oldest first: a JSON array.
+  std::string list_feedback(const std::string &api_key) const {
+    return detail::call([&] { return std::string(d().list_feedback(api_key)); });
+  }
+  // Undoes a feedback mark (INVALID_INPUT when there is none): the removed mark as JSON.
+  std::string undo_feedback(const std::string &api_key, std::uint64_t feedback_id) const {
+    return detail::call([&] { return std::string(d().undo_feedback(api_key, feedback_id)); });
   }
 
   // The project's status as JSON.

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use cxx::{CxxString, CxxVector, UniquePtr};
 use logsentinel::{
-    Clock, Config, JobHandle, LogRecord, NewProject, SessionVerdict, TenantDetector,
+    Clock, Config, Incident, IncidentState, JobHandle, LogRecord, NewFeedback, NewProject,
+    SessionVerdict, TenantDetector,
 };
 
 use crate::error::{panic_message, FfiError};
@@ -138,6 +139,29 @@ pub mod ffi {
         fn set_verdict_callback(self: &RustDetector, sink: UniquePtr<VerdictSink>) -> Result<()>;
         /// Drops every open session; returns how many.
         fn reset_sessions(self: &RustDetector, api_key: &CxxString) -> Result<usize>;
+        /// Takes up to `max` newly raised incidents: a JSON array.
+        fn poll_incidents(self: &RustDetector, api_key: &CxxString, max: usize) -> Result<String>;
+        /// The kept incidents ("" state: all; "open", "resolved"): a JSON array.
+        fn incidents(self: &RustDetector, api_key: &CxxString, state: &CxxString)
+            -> Result<String>;
+        /// One incident as JSON.
+        fn incident(self: &RustDetector, api_key: &CxxString, incident_id: u64) -> Result<String>;
+        /// Sets (or with a null pointer clears) the incident sink.
+        fn set_incident_callback(self: &RustDetector, sink: UniquePtr<VerdictSink>) -> Result<()>;
+        /// Gives feedback (`POST /feedback` JSON body); the stored mark as JSON.
+        fn feedback(
+            self: &RustDetector,
+            api_key: &CxxString,
+            feedback_json: &CxxString,
+        ) -> Result<String>;
+        /// The project's feedback marks: a JSON array.
+        fn list_feedback(self: &RustDetector, api_key: &CxxString) -> Result<String>;
+        /// Undoes a feedback mark; the removed mark as JSON.
+        fn undo_feedback(
+            self: &RustDetector,
+            api_key: &CxxString,
+            feedback_id: u64,
+        ) -> Result<String>;
         /// The project's status as JSON.
         fn status(self: &RustDetector, api_key: &CxxString) -> Result<String>;
         /// A project's status by id as JSON.
@@ -175,7 +199,8 @@ pub mod ffi {
     unsafe extern "C++" {
         include!("logsentinel/cxx_shim.h");
 
-        /// A C++ callable receiving session verdicts (see `logsentinel/cxx_shim.h`).
+        /// A C++ callable receiving session verdicts or incidents as JSON (see
+        /// `logsentinel/cxx_shim.h`).
         type VerdictSink;
         /// Calls the sink; a C++ exception becomes an `Err` that is ignored.
         fn on_verdict(self: &VerdictSink, json: &str) -> Result<()>;
@@ -321,7 +346,8 @@ fn detection(d: &logsentinel::Detection) -> BResult<Detection> {
 }
 
 thread_local! {
-    /// Depth of verdict sinks running on this thread (to refuse re-registering from inside one).
+    /// Depth of verdict and incident sinks running on this thread (to refuse re-registering or
+    /// closing from inside one).
     static IN_SINK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
@@ -329,30 +355,32 @@ fn in_sink() -> bool {
     IN_SINK.try_with(|d| d.get() > 0).unwrap_or(false)
 }
 
-/// Refuses `what` from inside a verdict callback (it would wait for that very callback).
+/// Refuses `what` from inside a verdict or incident callback (it would wait for that very callback).
 fn not_in_sink(what: &str) -> BResult<()> {
     if in_sink() {
         return Err(FfiError::invalid_input(format!(
-            "{what} cannot be called from inside a verdict callback"
+            "{what} cannot be called from inside a verdict or incident callback"
         ))
         .into());
     }
     Ok(())
 }
 
-/// The host's verdict sink, shared with the core's callback. Replacing it takes the write lock, so it
-/// waits for calls in progress.
+/// The host's verdict or incident sink, shared with the core's callback. Replacing it takes the
+/// write lock, so it waits for calls in progress.
+#[derive(Default)]
 struct SinkSlot {
     sink: parking_lot::RwLock<Option<UniquePtr<VerdictSink>>>,
 }
 
 impl SinkSlot {
-    fn dispatch(&self, v: &SessionVerdict) {
+    /// Calls the sink, if any, with `event` as JSON.
+    fn dispatch<T: serde::Serialize>(&self, event: &T) {
         let guard = self.sink.read_recursive();
         let Some(sink) = guard.as_ref().and_then(|s| s.as_ref()) else {
             return;
         };
-        if let Ok(j) = serde_json::to_string(v) {
+        if let Ok(j) = serde_json::to_string(event) {
             let _ = IN_SINK.try_with(|d| d.set(d.get() + 1));
             // A C++ exception from the host's function is caught by cxx (Result) and dropped.
             let _ = sink.on_verdict(&j);
@@ -378,6 +406,7 @@ impl Clock for CxxClock {
 pub struct RustDetector {
     det: TenantDetector,
     sinks: Arc<SinkSlot>,
+    incident_sinks: Arc<SinkSlot>,
 }
 
 /// A job handle for C++ (empty when there is no job).
@@ -386,12 +415,17 @@ pub struct RustJob {
 }
 
 fn boxed(det: TenantDetector) -> Box<RustDetector> {
-    let sinks = Arc::new(SinkSlot {
-        sink: parking_lot::RwLock::new(None),
-    });
+    let sinks = Arc::new(SinkSlot::default());
     let s = sinks.clone();
     det.set_verdict_callback(Some(Arc::new(move |v: &SessionVerdict| s.dispatch(v))));
-    Box::new(RustDetector { det, sinks })
+    let incident_sinks = Arc::new(SinkSlot::default());
+    let s = incident_sinks.clone();
+    det.set_incident_callback(Some(Arc::new(move |i: &Incident| s.dispatch(i))));
+    Box::new(RustDetector {
+        det,
+        sinks,
+        incident_sinks,
+    })
 }
 
 fn open_detector(config_json: &CxxString) -> BResult<Box<RustDetector>> {
@@ -425,6 +459,7 @@ impl RustDetector {
             not_in_sink("close")?;
             let r = self.det.close();
             *self.sinks.sink.write() = None;
+            *self.incident_sinks.sink.write() = None;
             Ok(r?)
         })
     }
@@ -564,6 +599,67 @@ impl RustDetector {
         guard(|| Ok(self.live()?.reset_sessions(text(api_key, "api_key")?)?))
     }
 
+    fn poll_incidents(&self, api_key: &CxxString, max: usize) -> BResult<String> {
+        guard(|| {
+            json(
+                &self
+                    .live()?
+                    .poll_incidents(text(api_key, "api_key")?, max)?,
+            )
+        })
+    }
+
+    fn incidents(&self, api_key: &CxxString, state: &CxxString) -> BResult<String> {
+        guard(|| {
+            let state = match text(state, "state")? {
+                "" => None,
+                name => Some(name.parse::<IncidentState>()?),
+            };
+            json(&self.live()?.incidents(text(api_key, "api_key")?, state)?)
+        })
+    }
+
+    fn incident(&self, api_key: &CxxString, incident_id: u64) -> BResult<String> {
+        guard(|| {
+            json(
+                &self
+                    .live()?
+                    .incident(text(api_key, "api_key")?, incident_id)?,
+            )
+        })
+    }
+
+    fn set_incident_callback(&self, sink: UniquePtr<VerdictSink>) -> BResult<()> {
+        guard(|| {
+            not_in_sink("set_incident_callback")?;
+            self.live()?;
+            *self.incident_sinks.sink.write() = (!sink.is_null()).then_some(sink);
+            Ok(())
+        })
+    }
+
+    fn feedback(&self, api_key: &CxxString, feedback_json: &CxxString) -> BResult<String> {
+        guard(|| {
+            let new: NewFeedback = serde_json::from_str(text(feedback_json, "feedback_json")?)
+                .map_err(|e| FfiError::invalid_input(format!("feedback_json: {e}")))?;
+            json(&self.live()?.feedback(text(api_key, "api_key")?, new)?)
+        })
+    }
+
+    fn list_feedback(&self, api_key: &CxxString) -> BResult<String> {
+        guard(|| json(&self.live()?.list_feedback(text(api_key, "api_key")?)?))
+    }
+
+    fn undo_feedback(&self, api_key: &CxxString, feedback_id: u64) -> BResult<String> {
+        guard(|| {
+            json(
+                &self
+                    .live()?
+                    .undo_feedback(text(api_key, "api_key")?, feedback_id)?,
+            )
+        })
+    }
+
     fn status(&self, api_key: &CxxString) -> BResult<String> {
         guard(|| json(&self.live()?.status(text(api_key, "api_key")?)?))
     }
@@ -657,6 +753,7 @@ impl Drop for RustDetector {
         let _ = catch_unwind(AssertUnwindSafe(|| {
             let _ = self.det.close();
             *self.sinks.sink.write() = None;
+            *self.incident_sinks.sink.write() = None;
         }));
     }
 }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logsentinel::{
-    Clock, Config, CreatedProject, Detection, JobHandle, LogRecord, ModelType, NewProject, Phase,
-    SessionVerdict, TenantDetector,
+    Clock, Config, CreatedProject, Detection, Incident, IncidentState, JobHandle, LogRecord,
+    ModelType, NewFeedback, NewProject, Phase, SessionVerdict, TenantDetector,
 };
 use parking_lot::RwLock;
 
@@ -28,7 +28,8 @@ use crate::error::{last_error, ls_status, FfiError};
 /// A detector handle: opaque to C. Made by `ls_detector_open`, freed by `ls_detector_free`.
 pub struct ls_detector {
     det: TenantDetector,
-    verdicts: Arc<VerdictSlot>,
+    verdicts: Arc<CallbackSlot>,
+    incidents: Arc<CallbackSlot>,
 }
 
 /// A background job handle (a student training or a teacher update): opaque to C. Freed by
@@ -139,34 +140,42 @@ pub struct ls_created_project {
 pub type ls_verdict_callback =
     Option<unsafe extern "C" fn(verdict_json: *const c_char, user_data: *mut c_void)>;
 
+/// Receives one incident as JSON, as it is raised (a NUL-terminated string borrowed for the duration
+/// of the call only: copy it to keep it) and the `user_data` given to `ls_set_incident_callback`.
+pub type ls_incident_callback =
+    Option<unsafe extern "C" fn(incident_json: *const c_char, user_data: *mut c_void)>;
+
 /// A clock: returns the current time in Unix seconds (finite), given the `user_data` passed to
 /// `ls_detector_open_with_clock`.
 pub type ls_clock_callback = Option<unsafe extern "C" fn(user_data: *mut c_void) -> f64>;
 
 // ---------------------------------------------------------------------------------------------------
-// Verdict callback plumbing.
+// Verdict and incident callback plumbing.
 
 #[derive(Clone, Copy)]
-struct CVerdictCallback {
+struct CJsonCallback {
     f: unsafe extern "C" fn(*const c_char, *mut c_void),
     user_data: *mut c_void,
 }
 
-// SAFETY: the header requires a verdict callback and its user data to be callable from any thread
-// (the callback runs on whichever thread produced the verdict); the pointer is only passed back.
-unsafe impl Send for CVerdictCallback {}
+// SAFETY: the header requires a verdict or incident callback and its user data to be callable from
+// any thread (it runs on whichever thread produced the event); the pointer is only passed back.
+unsafe impl Send for CJsonCallback {}
 // SAFETY: as above; the struct is copied, never mutated through a shared reference.
-unsafe impl Sync for CVerdictCallback {}
+unsafe impl Sync for CJsonCallback {}
 
-/// The C callback currently registered. A dispatch holds the read lock for the whole C call, so
-/// replacing or clearing the callback (write lock) waits for calls in progress: once
-/// `ls_set_verdict_callback` returns, the old callback is never called again.
-struct VerdictSlot {
-    cb: RwLock<Option<CVerdictCallback>>,
+/// The C callback currently registered for one kind of event (session verdicts, incidents). A
+/// dispatch holds the read lock for the whole C call, so replacing or clearing the callback (write
+/// lock) waits for calls in progress: once `ls_set_verdict_callback` (or `ls_set_incident_callback`)
+/// returns, the old callback is never called again.
+#[derive(Default)]
+struct CallbackSlot {
+    cb: RwLock<Option<CJsonCallback>>,
 }
 
 thread_local! {
-    /// Depth of verdict callbacks running on this thread (to refuse re-registering from inside one).
+    /// Depth of verdict and incident callbacks running on this thread (to refuse re-registering or
+    /// closing from inside one).
     static IN_CALLBACK: Cell<u32> = const { Cell::new(0) };
 }
 
@@ -174,12 +183,13 @@ fn in_callback() -> bool {
     IN_CALLBACK.try_with(|d| d.get() > 0).unwrap_or(false)
 }
 
-impl VerdictSlot {
-    fn dispatch(&self, v: &SessionVerdict) {
-        // Recursive: a callback may call into the detector, producing verdicts on this same thread.
+impl CallbackSlot {
+    /// Calls the registered callback, if any, with `event` as JSON.
+    fn dispatch<T: serde::Serialize>(&self, event: &T) {
+        // Recursive: a callback may call into the detector, producing events on this same thread.
         let guard = self.cb.read_recursive();
         let Some(cb) = *guard else { return };
-        let Ok(json) = serde_json::to_string(v) else {
+        let Ok(json) = serde_json::to_string(event) else {
             return;
         };
         let Ok(json) = std::ffi::CString::new(json) else {
@@ -193,7 +203,7 @@ impl VerdictSlot {
         drop(guard);
     }
 
-    fn set(&self, cb: Option<CVerdictCallback>) {
+    fn set(&self, cb: Option<CJsonCallback>) {
         *self.cb.write() = cb;
     }
 }
@@ -247,12 +257,17 @@ fn open_boxed(config: Config, clock: Option<Arc<dyn Clock>>) -> Result<*mut ls_d
         Some(c) => TenantDetector::open_with_clock(config, c)?,
         None => TenantDetector::open(config)?,
     };
-    let verdicts = Arc::new(VerdictSlot {
-        cb: RwLock::new(None),
-    });
+    let verdicts = Arc::new(CallbackSlot::default());
     let slot = verdicts.clone();
     det.set_verdict_callback(Some(Arc::new(move |v: &SessionVerdict| slot.dispatch(v))));
-    Ok(Box::into_raw(Box::new(ls_detector { det, verdicts })))
+    let incidents = Arc::new(CallbackSlot::default());
+    let slot = incidents.clone();
+    det.set_incident_callback(Some(Arc::new(move |i: &Incident| slot.dispatch(i))));
+    Ok(Box::into_raw(Box::new(ls_detector {
+        det,
+        verdicts,
+        incidents,
+    })))
 }
 
 fn timeout_from_ms(timeout_ms: i64) -> Option<Duration> {
@@ -458,7 +473,7 @@ pub unsafe extern "C" fn ls_detector_open_with_clock(
 /// `ls_detector_free`, `ls_detector_is_closed` and another `ls_detector_close`, which returns
 /// LS_STATUS_OK) returns LS_STATUS_CLOSED; the handle stays valid memory until `ls_detector_free`.
 /// Safe to call while other threads use the handle: their calls finish or return LS_STATUS_CLOSED.
-/// Must not be called from inside a verdict callback (LS_STATUS_INVALID_INPUT).
+/// Must not be called from inside a verdict or incident callback (LS_STATUS_INVALID_INPUT).
 ///
 /// # Safety
 /// `detector` is NULL or a live handle.
@@ -469,11 +484,12 @@ pub unsafe extern "C" fn ls_detector_close(detector: *mut ls_detector) -> ls_sta
         let d = unsafe { handle(detector.cast_const(), "detector") }?;
         if in_callback() {
             return Err(FfiError::invalid_input(
-                "ls_detector_close cannot be called from inside a verdict callback",
+                "ls_detector_close cannot be called from inside a verdict or incident callback",
             ));
         }
         let r = d.det.close();
         d.verdicts.set(None);
+        d.incidents.set(None);
         r?;
         Ok(())
     })
@@ -515,6 +531,7 @@ pub unsafe extern "C" fn ls_detector_free(detector: *mut ls_detector) {
         let d = unsafe { Box::from_raw(detector) };
         let _ = d.det.close();
         d.verdicts.set(None);
+        d.incidents.set(None);
         drop(d);
     });
 }
@@ -1005,12 +1022,220 @@ pub unsafe extern "C" fn ls_set_verdict_callback(
         let d = unsafe { handle(detector, "detector") }?;
         if in_callback() {
             return Err(FfiError::invalid_input(
-                "ls_set_verdict_callback cannot be called from inside a verdict callback",
+                "ls_set_verdict_callback cannot be called from inside a verdict or incident callback",
             ));
         }
         d.live()?;
         d.verdicts
-            .set(callback.map(|f| CVerdictCallback { f, user_data }));
+            .set(callback.map(|f| CJsonCallback { f, user_data }));
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Incidents and operator feedback.
+
+/// Takes up to `max` of the project's newly raised incidents, oldest first, as a JSON array (`[]`
+/// when none), owned by the caller (`ls_string_free`). Each incident is `{"id", "project_id",
+/// "title", "pattern", "state", "first_seen", "last_seen", "last_line", "lines", "sessions",
+/// "session_verdicts", "top_templates": [{"name", "count"}], "top_rules", "examples": [{"session_id",
+/// "timestamp", "template", "reasons", "session_verdict"}], "session_ids", "feedback"}` as it was when
+/// raised (`ls_incident` gives its state now). Incidents are queued whether or not a callback is set.
+///
+/// # Safety
+/// `detector` is NULL or a live handle; `api_key` a string; `json_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ls_poll_incidents(
+    detector: *const ls_detector,
+    api_key: *const c_char,
+    max: usize,
+    json_out: *mut *mut c_char,
+) -> ls_status {
+    boundary(|| {
+        // SAFETY: the arguments follow this function's `# Safety` contract.
+        let (out, d, key) = unsafe {
+            (
+                out_ptr(json_out, "json_out")?,
+                handle(detector, "detector")?,
+                str_arg(api_key, "api_key")?,
+            )
+        };
+        *out = owned_json(&d.live()?.poll_incidents(key, max)?)?;
+        Ok(())
+    })
+}
+
+/// The project's kept incidents, open ones first (each group newest first), as a JSON array (see
+/// `ls_poll_incidents`), owned by the caller (`ls_string_free`). `state` is NULL (all), `"open"` or
+/// `"resolved"`; any other value is LS_STATUS_INVALID_INPUT.
+///
+/// # Safety
+/// `detector` is NULL or a live handle; `api_key` a string; `state` NULL or a string; `json_out`
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn ls_incidents(
+    detector: *const ls_detector,
+    api_key: *const c_char,
+    state: *const c_char,
+    json_out: *mut *mut c_char,
+) -> ls_status {
+    boundary(|| {
+        // SAFETY: the arguments follow this function's `# Safety` contract.
+        let (out, d, key, state) = unsafe {
+            (
+                out_ptr(json_out, "json_out")?,
+                handle(detector, "detector")?,
+                str_arg(api_key, "api_key")?,
+                opt_str_arg(state, "state")?,
+            )
+        };
+        let state = state.map(str::parse::<IncidentState>).transpose()?;
+        *out = owned_json(&d.live()?.incidents(key, state)?)?;
+        Ok(())
+    })
+}
+
+/// One incident of the project as it is now, as JSON (see `ls_poll_incidents`), owned by the caller
+/// (`ls_string_free`); LS_STATUS_INVALID_INPUT when the project has no incident `incident_id`.
+///
+/// # Safety
+/// `detector` is NULL or a live handle; `api_key` a string; `json_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ls_incident(
+    detector: *const ls_detector,
+    api_key: *const c_char,
+    incident_id: u64,
+    json_out: *mut *mut c_char,
+) -> ls_status {
+    boundary(|| {
+        // SAFETY: the arguments follow this function's `# Safety` contract.
+        let (out, d, key) = unsafe {
+            (
+                out_ptr(json_out, "json_out")?,
+                handle(detector, "detector")?,
+                str_arg(api_key, "api_key")?,
+            )
+        };
+        *out = owned_json(&d.live()?.incident(key, incident_id)?)?;
+        Ok(())
+    })
+}
+
+/// Sets (or, with `callback` NULL, clears) the function receiving every incident of every project
+/// of this detector as JSON (see `ls_poll_incidents`), with `user_data`, as it is raised. The
+/// threading contract is the verdict callback's (`ls_set_verdict_callback`): it runs on the thread
+/// whose call raised the incident, must be thread-safe and must not unwind; from inside it
+/// `ls_set_verdict_callback`, `ls_set_incident_callback` and `ls_detector_close` return
+/// LS_STATUS_INVALID_INPUT. When this function returns, the previous callback is not running and
+/// will not run again. `ls_detector_close` clears it.
+///
+/// # Safety
+/// `detector` is NULL or a live handle; `callback` NULL or a function following the contract above,
+/// with `user_data` valid until the callback is replaced or cleared.
+#[no_mangle]
+pub unsafe extern "C" fn ls_set_incident_callback(
+    detector: *const ls_detector,
+    callback: ls_incident_callback,
+    user_data: *mut c_void,
+) -> ls_status {
+    boundary(|| {
+        // SAFETY: the arguments follow this function's `# Safety` contract.
+        let d = unsafe { handle(detector, "detector") }?;
+        if in_callback() {
+            return Err(FfiError::invalid_input(
+                "ls_set_incident_callback cannot be called from inside a verdict or incident callback",
+            ));
+        }
+        d.live()?;
+        d.incidents
+            .set(callback.map(|f| CJsonCallback { f, user_data }));
+        Ok(())
+    })
+}
+
+/// Gives operator feedback. `feedback_json` is the HTTP API's `POST /feedback` body: a JSON object
+/// with the `"target"`, either `{"incident_id": 3}` or `{"key": "<pattern, template, rule or
+/// client>"}`, `"label"` (`"normal"` or `"anomaly"`), and optionally `"scope"` (`"pattern"`, the default,
+/// `"template"`, `"rule"` or `"client"`), `"duration_secs"` (omitted: for good) and `"note"`. A
+/// "normal" mark stops results of the same pattern from alerting from the next line on; an "anomaly"
+/// mark keeps them alerting. `*json_out` is the stored mark (`{"id", "label", "scope", "key",
+/// "incident_id", "created_at", "expires_at", "note"}`), owned by the caller (`ls_string_free`).
+/// Malformed JSON, unknown fields or values: LS_STATUS_INVALID_INPUT, nothing stored.
+///
+/// # Safety
+/// `detector` is NULL or a live handle; `api_key` and `feedback_json` strings; `json_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ls_feedback(
+    detector: *const ls_detector,
+    api_key: *const c_char,
+    feedback_json: *const c_char,
+    json_out: *mut *mut c_char,
+) -> ls_status {
+    boundary(|| {
+        // SAFETY: the arguments follow this function's `# Safety` contract.
+        let (out, d, key, body) = unsafe {
+            (
+                out_ptr(json_out, "json_out")?,
+                handle(detector, "detector")?,
+                str_arg(api_key, "api_key")?,
+                str_arg(feedback_json, "feedback_json")?,
+            )
+        };
+        let new: NewFeedback = serde_json::from_str(body)
+            .map_err(|e| FfiError::invalid_input(format!("feedback_json: {e}")))?;
+        *out = owned_json(&d.live()?.feedback(key, new)?)?;
+        Ok(())
+    })
+}
+
+/// The project's feedback marks (expired ones included), oldest first, as a JSON array (see
+/// `ls_feedback`), owned by the caller (`ls_string_free`).
+///
+/// # Safety
+/// `detector` is NULL or a live handle; `api_key` a string; `json_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ls_list_feedback(
+    detector: *const ls_detector,
+    api_key: *const c_char,
+    json_out: *mut *mut c_char,
+) -> ls_status {
+    boundary(|| {
+        // SAFETY: the arguments follow this function's `# Safety` contract.
+        let (out, d, key) = unsafe {
+            (
+                out_ptr(json_out, "json_out")?,
+                handle(detector, "detector")?,
+                str_arg(api_key, "api_key")?,
+            )
+        };
+        *out = owned_json(&d.live()?.list_feedback(key)?)?;
+        Ok(())
+    })
+}
+
+/// Undoes feedback mark `feedback_id`: results it decided alert (or stop alerting) as before it was
+/// given. `*json_out` is the removed mark (see `ls_feedback`), owned by the caller
+/// (`ls_string_free`); LS_STATUS_INVALID_INPUT when the project has no such mark.
+///
+/// # Safety
+/// `detector` is NULL or a live handle; `api_key` a string; `json_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ls_undo_feedback(
+    detector: *const ls_detector,
+    api_key: *const c_char,
+    feedback_id: u64,
+    json_out: *mut *mut c_char,
+) -> ls_status {
+    boundary(|| {
+        // SAFETY: the arguments follow this function's `# Safety` contract.
+        let (out, d, key) = unsafe {
+            (
+                out_ptr(json_out, "json_out")?,
+                handle(detector, "detector")?,
+                str_arg(api_key, "api_key")?,
+            )
+        };
+        *out = owned_json(&d.live()?.undo_feedback(key, feedback_id)?)?;
         Ok(())
     })
 }

@@ -244,6 +244,26 @@ fn c_threads_static() {
 }
 
 #[test]
+fn c_incidents_shared() {
+    c_program(
+        "ffi/tests/c/test_incidents.c",
+        Link::Shared,
+        false,
+        "test_incidents: ok",
+    );
+}
+
+#[test]
+fn c_incidents_static() {
+    c_program(
+        "ffi/tests/c/test_incidents.c",
+        Link::Static,
+        false,
+        "test_incidents: ok",
+    );
+}
+
+#[test]
 fn cpp_static() {
     c_program(
         "ffi/tests/cpp/test_cpp.cpp",

@@ -11,9 +11,9 @@
 namespace logsentinel {
 namespace bridge {
 
-// Receives every session verdict as JSON. The function runs on the thread whose call closed the
-// session, possibly on several threads at once: it must be thread-safe. An exception it throws is
-// caught and dropped.
+// Receives every session verdict (or, registered as the incident callback, every incident) as JSON.
+// The function runs on the thread whose call closed the session or raised the incident, possibly on
+// several threads at once: it must be thread-safe. An exception it throws is caught and dropped.
 class VerdictSink {
  public:
   using Function = std::function<void(const std::string &verdict_json)>;

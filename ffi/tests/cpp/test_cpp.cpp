@@ -62,6 +62,68 @@ static bool has(const std::string &hay, const std::string &needle) {
   return hay.find(needle) != std::string::npos;
 }
 
+// The failing client's errors (every tenth line, one session) among 300 ordinary clients form one
+// incident; feedback on it silences the next error until it is undone.
+static void incidents_and_feedback(const std::string &storage) {
+  auto det = logsentinel::Detector::open(tiny_config(storage + "/incidents", 100000));
+  std::mutex lock;
+  std::vector<std::string> raised;
+  det.set_incident_callback([&](const std::string &json) {
+    std::lock_guard<std::mutex> g(lock);
+    raised.push_back(json);
+  });
+  auto p = det.create_project("{\"name\": \"shop\", \"warmup_threshold\": 100000}");
+  for (size_t start = 0; start < 2000; start += 100) {
+    std::vector<std::string> lines, sessions;
+    for (size_t i = start; i < start + 100; i++) {
+      if (i % 10 == 0) {
+        lines.push_back("ERROR db connection refused after " + std::to_string(i % 97) + " ms");
+        sessions.push_back("10.9.9.9");
+      } else {
+        lines.push_back("INFO GET /item/" + std::to_string(i % 50) + " served in " +
+                        std::to_string(i % 13) + " ms");
+        sessions.push_back("10.0." + std::to_string(i % 300 / 250) + "." +
+                           std::to_string(i % 300 % 250 + 1));
+      }
+    }
+    det.detect_batch(p.api_key, lines, sessions);
+  }
+  std::string open = det.incidents(p.api_key, "open");
+  CHECK(count(open, "\"title\":") == 1 && has(open, "\"session_ids\":[\"10.9.9.9\"]"));
+  CHECK(det.incidents(p.api_key, "resolved") == "[]");
+  EXPECT_ERROR("INVALID_INPUT", det.incidents(p.api_key, "closed"));
+  std::string polled = det.poll_incidents(p.api_key, 10);
+  CHECK(count(polled, "\"title\":") == 1 && det.poll_incidents(p.api_key) == "[]");
+  {
+    std::lock_guard<std::mutex> g(lock);
+    CHECK(raised.size() == 1 && has(raised[0], "\"state\":\"open\""));
+  }
+  size_t at = open.find("\"id\":");
+  CHECK(at != std::string::npos);
+  std::uint64_t id = std::stoull(open.substr(at + 5));
+  CHECK(has(det.incident(p.api_key, id), "\"feedback\":null"));
+  EXPECT_ERROR("INVALID_INPUT", det.incident(p.api_key, 999999));
+
+  const std::string error = "ERROR db connection refused after 5 ms";
+  CHECK(det.detect(p.api_key, error, "10.9.9.9").is_anomaly);
+  EXPECT_ERROR("INVALID_INPUT", det.feedback(p.api_key, "{\"target\": {\"incident_id\": 1}, \"label\": \"maybe\"}"));
+  EXPECT_ERROR("INVALID_INPUT", det.feedback(p.api_key, "not json"));
+  CHECK(det.list_feedback(p.api_key) == "[]");
+  std::string mark = det.feedback(
+      p.api_key, "{\"target\": {\"incident_id\": " + std::to_string(id) + "}, \"label\": \"normal\"}");
+  CHECK(has(mark, "\"label\":\"normal\"") && has(mark, "\"scope\":\"pattern\""));
+  std::uint64_t mark_id = std::stoull(mark.substr(mark.find("\"id\":") + 5));
+  auto after = det.detect(p.api_key, error, "10.9.9.9");
+  CHECK(!after.is_anomaly && has(after.json, "\"feedback_id\":" + std::to_string(mark_id)));
+  CHECK(count(det.list_feedback(p.api_key), "\"label\":") == 1);
+  CHECK(has(det.undo_feedback(p.api_key, mark_id), "\"label\":\"normal\""));
+  EXPECT_ERROR("INVALID_INPUT", det.undo_feedback(p.api_key, mark_id));
+  CHECK(det.detect(p.api_key, error, "10.9.9.9").is_anomaly);
+  det.set_incident_callback(nullptr);
+  det.close();
+  EXPECT_ERROR("CLOSED", det.poll_incidents(p.api_key));
+}
+
 int main(int argc, char **argv) {
   CHECK(argc == 3);
   const std::string storage = argv[1];
@@ -234,6 +296,7 @@ int main(int argc, char **argv) {
     again.delete_project(project_id);
     EXPECT_ERROR("INVALID_API_KEY", again.status(key3));
   }
+  incidents_and_feedback(storage);
   std::printf("test_cpp: ok (%zu session verdicts)\n", polled);
   return 0;
 }
