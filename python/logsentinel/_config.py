@@ -43,6 +43,7 @@ class Config:
     port: Optional[int] = None
     admin_api_key: Optional[str] = None
     session_idle_timeout_secs: Optional[float] = None
+    incident_gap_secs: Optional[float] = None
     max_sessions_per_project: Optional[int] = None
     max_templates_per_project: Optional[int] = None
     max_line_bytes: Optional[int] = None

@@ -4,21 +4,25 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use logsentinel::{Config, LogRecord, NewProject, VerdictCallback};
+use logsentinel::{
+    Config, FeedbackLabel, FeedbackScope, FeedbackTarget, IncidentState, LogRecord, NewFeedback,
+    NewProject,
+};
 use parking_lot::{Mutex, RwLock};
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use pyo3::PyTraverseError;
+use pyo3::{PyClass, PyClassInitializer};
 use serde_json::{Map, Value};
 
 use crate::convert::{py_to_json, to_py_dict};
 use crate::error::{new_error, to_py_err, wrong_process, Exc, IntoPyResult};
 use crate::job::{timeout_arg, wait_job, JobHandle};
 use crate::types::{
-    BatchDetection, CreatedProject, Detection, Health, JobStatus, ProjectStatus, ProjectSummary,
-    SessionVerdict, TeacherInfo, TeacherUpdate,
+    BatchDetection, CreatedProject, Detection, Feedback, Health, Incident, JobStatus,
+    ProjectStatus, ProjectSummary, SessionVerdict, TeacherInfo, TeacherUpdate,
 };
 
 /// The multi-tenant anomaly detector.
@@ -37,9 +41,56 @@ pub struct TenantDetector {
     /// The verdict callback: the only reference to it (the core's closure reads this slot), so the GC
     /// sees it (`__traverse__`) and a cycle through it (a callback that refers to the detector) is
     /// collected.
-    callback: Arc<Mutex<Option<Py<PyAny>>>>,
+    callback: CallbackSlot,
+    /// The incident callback, held the same way.
+    incident_callback: CallbackSlot,
     storage_dir: String,
     pid: u32,
+}
+
+/// Where a Python callback given to the core lives (see `TenantDetector::callback`).
+type CallbackSlot = Arc<Mutex<Option<Py<PyAny>>>>;
+
+/// A core callback type: `VerdictCallback`, `IncidentCallback`.
+type CoreCallback<T> = Arc<dyn Fn(&T) + Send + Sync>;
+
+/// Stores `callback` (a callable, or `None` to clear) in `slot` and hands `install` the core callback
+/// that calls it with each value wrapped as `W`, on the thread that produced the value. Exceptions the
+/// callable raises go to `sys.unraisablehook` and never reach the core.
+fn set_callback<T, W>(
+    slot: &CallbackSlot,
+    callback: Option<Bound<'_, PyAny>>,
+    install: impl FnOnce(Option<CoreCallback<T>>),
+) -> PyResult<()>
+where
+    T: Clone + 'static,
+    W: PyClass + From<T> + Into<PyClassInitializer<W>>,
+{
+    let Some(callback) = callback.filter(|c| !c.is_none()) else {
+        install(None);
+        let old = slot.lock().take();
+        drop(old);
+        return Ok(());
+    };
+    if !callback.is_callable() {
+        return Err(PyTypeError::new_err("callback must be callable or None"));
+    }
+    let old = slot.lock().replace(callback.unbind());
+    drop(old);
+    let slot = Arc::clone(slot);
+    let f: CoreCallback<T> = Arc::new(move |v: &T| {
+        Python::attach(|py| {
+            let Some(cb) = slot.lock().as_ref().map(|c| c.clone_ref(py)) else {
+                return;
+            };
+            let result = Py::new(py, W::from(v.clone())).and_then(|arg| cb.call1(py, (arg,)));
+            if let Err(e) = result {
+                e.write_unraisable(py, Some(cb.bind(py)));
+            }
+        })
+    });
+    install(Some(f));
+    Ok(())
 }
 
 fn config_error(py: Python<'_>, reason: String) -> PyErr {
@@ -228,6 +279,7 @@ impl TenantDetector {
         Ok(Self {
             inner: RwLock::new(Some(det)),
             callback: Arc::new(Mutex::new(None)),
+            incident_callback: Arc::new(Mutex::new(None)),
             storage_dir,
             pid: std::process::id(),
         })
@@ -428,32 +480,134 @@ impl TenantDetector {
         callback: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let det = self.det(py)?;
-        let Some(callback) = callback.filter(|c| !c.is_none()) else {
-            det.set_verdict_callback(None);
-            let old = self.callback.lock().take();
-            drop(old);
-            return Ok(());
+        set_callback::<logsentinel::SessionVerdict, SessionVerdict>(&self.callback, callback, |f| {
+            det.set_verdict_callback(f)
+        })
+    }
+
+    /// Takes up to `max` of the project's newly raised incidents, oldest first, each as it was when
+    /// raised (`incident(api_key, id)` gives its state now).
+    #[pyo3(signature = (api_key, max=100))]
+    fn poll_incidents(
+        &self,
+        py: Python<'_>,
+        api_key: String,
+        max: usize,
+    ) -> PyResult<Vec<Incident>> {
+        Ok(self
+            .call(py, move |d| d.poll_incidents(&api_key, max))?
+            .into_iter()
+            .map(Incident::from)
+            .collect())
+    }
+
+    /// The project's incidents, open ones first (each group newest first). `state` (`"open"` or
+    /// `"resolved"`) keeps only those; any other string raises `InvalidInput`.
+    #[pyo3(signature = (api_key, state=None))]
+    fn incidents(
+        &self,
+        py: Python<'_>,
+        api_key: String,
+        state: Option<String>,
+    ) -> PyResult<Vec<Incident>> {
+        let state = state
+            .map(|s| s.parse::<IncidentState>())
+            .transpose()
+            .py_err(py)?;
+        Ok(self
+            .call(py, move |d| d.incidents(&api_key, state))?
+            .into_iter()
+            .map(Incident::from)
+            .collect())
+    }
+
+    /// One incident of the project, as it is now (`InvalidInput` when the project holds none with this
+    /// id).
+    fn incident(&self, py: Python<'_>, api_key: String, incident_id: u64) -> PyResult<Incident> {
+        Ok(self
+            .call(py, move |d| d.incident(&api_key, incident_id))?
+            .into())
+    }
+
+    /// Sets (or with `None` clears) a callable receiving every `Incident` of every project as it is
+    /// raised, on the thread whose call raised it. Incidents stay queued for `poll_incidents` as well.
+    /// Exceptions raised by the callback are reported through `sys.unraisablehook` and never reach the
+    /// detector.
+    #[pyo3(signature = (callback))]
+    fn set_incident_callback(
+        &self,
+        py: Python<'_>,
+        callback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let det = self.det(py)?;
+        set_callback::<logsentinel::Incident, Incident>(&self.incident_callback, callback, |f| {
+            det.set_incident_callback(f)
+        })
+    }
+
+    /// Operator feedback: marks an incident (`incident_id`) or a key the scope matches (`key`: a
+    /// result's pattern, a template, a rule name or a session id) `"normal"` (matching results stop
+    /// alerting) or `"anomaly"` (they keep alerting). `scope` is `"pattern"`, `"template"`, `"rule"` or
+    /// `"client"`; `duration_secs` limits it to a period (`None`: for good); `note` is kept with it. It
+    /// applies from the project's next line, is stored before this returns and never leaves the
+    /// project. Exactly one of `incident_id` and `key` must be given; that, an unknown label or scope,
+    /// an incident the project does not hold or a duration that is not a positive number of seconds
+    /// raises `InvalidInput`.
+    #[pyo3(signature = (api_key, *, incident_id=None, key=None, label, scope="pattern", duration_secs=None, note=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn feedback(
+        &self,
+        py: Python<'_>,
+        api_key: String,
+        incident_id: Option<u64>,
+        key: Option<String>,
+        label: &str,
+        scope: &str,
+        duration_secs: Option<f64>,
+        note: Option<String>,
+    ) -> PyResult<Feedback> {
+        let target = match (incident_id, key) {
+            (Some(id), None) => FeedbackTarget::Incident(id),
+            (None, Some(key)) => FeedbackTarget::Key(key),
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(to_py_err(
+                    py,
+                    logsentinel::Error::invalid_input(
+                        "feedback needs exactly one of incident_id and key",
+                    ),
+                ))
+            }
         };
-        if !callback.is_callable() {
-            return Err(PyTypeError::new_err("callback must be callable or None"));
-        }
-        let old = self.callback.lock().replace(callback.unbind());
-        drop(old);
-        let slot = Arc::clone(&self.callback);
-        let f: VerdictCallback = Arc::new(move |v: &logsentinel::SessionVerdict| {
-            Python::attach(|py| {
-                let Some(cb) = slot.lock().as_ref().map(|c| c.clone_ref(py)) else {
-                    return;
-                };
-                let result = Py::new(py, SessionVerdict::from(v.clone()))
-                    .and_then(|arg| cb.call1(py, (arg,)));
-                if let Err(e) = result {
-                    e.write_unraisable(py, Some(cb.bind(py)));
-                }
-            })
-        });
-        det.set_verdict_callback(Some(f));
-        Ok(())
+        let new = NewFeedback {
+            target,
+            label: label.parse::<FeedbackLabel>().py_err(py)?,
+            scope: scope.parse::<FeedbackScope>().py_err(py)?,
+            duration_secs,
+            note,
+        };
+        Ok(self.call(py, move |d| d.feedback(&api_key, new))?.into())
+    }
+
+    /// The project's feedback marks, oldest first.
+    fn list_feedback(&self, py: Python<'_>, api_key: String) -> PyResult<Vec<Feedback>> {
+        Ok(self
+            .call(py, move |d| d.list_feedback(&api_key))?
+            .into_iter()
+            .map(Feedback::from)
+            .collect())
+    }
+
+    /// Undoes a feedback mark (results it decided are judged as before from the next line) and
+    /// returns it; an id the project does not hold raises `InvalidInput`.
+    fn undo_feedback(
+        &self,
+        py: Python<'_>,
+        api_key: String,
+        feedback_id: u64,
+    ) -> PyResult<Feedback> {
+        Ok(self
+            .call(py, move |d| d.undo_feedback(&api_key, feedback_id))?
+            .into())
     }
 
     /// Drops every open session of the project without verdicts; returns how many were open.
@@ -536,7 +690,10 @@ impl TenantDetector {
             return Ok(());
         };
         det.set_verdict_callback(None);
+        det.set_incident_callback(None);
         let callback = self.callback.lock().take();
+        drop(callback);
+        let callback = self.incident_callback.lock().take();
         drop(callback);
         py.detach(move || {
             let r = det.close();
@@ -548,9 +705,11 @@ impl TenantDetector {
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         // Never block in the GC: a slot being changed right now is skipped this round.
-        if let Some(slot) = self.callback.try_lock() {
-            if let Some(cb) = slot.as_ref() {
-                visit.call(cb)?;
+        for slot in [&self.callback, &self.incident_callback] {
+            if let Some(slot) = slot.try_lock() {
+                if let Some(cb) = slot.as_ref() {
+                    visit.call(cb)?;
+                }
             }
         }
         Ok(())
@@ -558,6 +717,8 @@ impl TenantDetector {
 
     fn __clear__(&self) {
         let old = self.callback.lock().take();
+        drop(old);
+        let old = self.incident_callback.lock().take();
         drop(old);
     }
 
@@ -599,6 +760,7 @@ impl Drop for TenantDetector {
             return;
         }
         det.set_verdict_callback(None);
+        det.set_incident_callback(None);
         // The last handle flushes and joins the training worker: not while holding the GIL.
         Python::attach(|py| py.detach(move || drop(det)));
     }

@@ -214,6 +214,13 @@ record! {
         unknown_template_ratio: f32,
         /// Whether the line was cut to `max_line_bytes`.
         truncated: val,
+        /// The line's shared signal: its cause and what the cause is about (`rule:attack:sqli`,
+        /// `novel_template: <template>`...); incidents group by it. `None` without a cause.
+        pattern: val,
+        /// The incident the flagged line joined (`None` when not flagged).
+        incident_id: val,
+        /// The operator feedback mark that decided the verdict, if one matched.
+        feedback_id: val,
     }
 }
 
@@ -252,6 +259,100 @@ record! {
         cause: val,
         /// Log time of the session's last line.
         timestamp: val,
+        /// The verdict's shared signal: its cause and the event(s) behind it; incidents group by it.
+        /// `None` without a cause.
+        pattern: val,
+        /// The incident the flagged verdict joined (`None` when not flagged).
+        incident_id: val,
+        /// The operator feedback mark that decided the verdict, if one matched.
+        feedback_id: val,
+    }
+}
+
+record! {
+    /// A template or rule name with how many of an incident's anomalies carry it.
+    Counted(logsentinel::Counted) as "Counted" {
+        /// The template or rule name.
+        name: val,
+        /// Anomalies of the incident with it.
+        count: val,
+    }
+}
+
+record! {
+    /// One anomaly of an incident, as it was reported.
+    IncidentExample(logsentinel::IncidentExample) as "IncidentExample" {
+        /// Its session (`None` when it has none).
+        session_id: val,
+        /// Its log time (Unix seconds).
+        timestamp: val,
+        /// The line's template, or the session's cause in words.
+        template: val,
+        /// The explanations it was given.
+        reasons: val,
+        /// Whether it is a session verdict (else a line).
+        session_verdict: val,
+    }
+}
+
+record! {
+    /// A group of a project's anomalies with a shared cause: what an operator reads and gives
+    /// feedback on.
+    Incident(logsentinel::Incident) as "Incident" {
+        /// Id within the project (never reused); every result in it carries it as `incident_id`.
+        id: val,
+        /// Project id.
+        project_id: val,
+        /// The shared signal in words.
+        title: val,
+        /// The pattern that raised it (see `Detection.pattern`).
+        pattern: val,
+        /// `"open"` or `"resolved"`.
+        state: name,
+        /// Log time of its first anomaly (Unix seconds).
+        first_seen: val,
+        /// Log time of its latest anomaly (Unix seconds).
+        last_seen: val,
+        /// The project's line count at its latest anomaly.
+        last_line: val,
+        /// Flagged lines in it.
+        lines: val,
+        /// Distinct sessions in it.
+        sessions: val,
+        /// Flagged session verdicts in it.
+        session_verdicts: val,
+        /// Most frequent templates, most first.
+        top_templates: objs(Counted),
+        /// Most frequent matched rules, most first.
+        top_rules: objs(Counted),
+        /// The first anomalies, as reported.
+        examples: objs(IncidentExample),
+        /// The first sessions.
+        session_ids: val,
+        /// The label of the operator feedback given on it (`"normal"`, `"anomaly"` or `None`).
+        feedback: opt_name,
+    }
+}
+
+record! {
+    /// A stored operator feedback mark.
+    Feedback(logsentinel::Feedback) as "Feedback" {
+        /// Id within the project (never reused).
+        id: val,
+        /// `"normal"` or `"anomaly"`.
+        label: name,
+        /// `"pattern"`, `"template"`, `"rule"` or `"client"`.
+        scope: name,
+        /// The pattern, template, rule or client it matches.
+        key: val,
+        /// The incident it was given on, if any.
+        incident_id: val,
+        /// When it was given (Unix seconds).
+        created_at: val,
+        /// When it stops applying (`None`: never).
+        expires_at: val,
+        /// Free text kept with it.
+        note: val,
     }
 }
 
@@ -545,6 +646,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Detection>()?;
     m.add_class::<BatchDetection>()?;
     m.add_class::<SessionVerdict>()?;
+    m.add_class::<Counted>()?;
+    m.add_class::<IncidentExample>()?;
+    m.add_class::<Incident>()?;
+    m.add_class::<Feedback>()?;
     m.add_class::<TrainingStatus>()?;
     m.add_class::<ProjectStatus>()?;
     m.add_class::<Health>()?;
