@@ -236,18 +236,17 @@ pub struct FeedbackBook {
 }
 
 impl FeedbackBook {
-    /// Template texts the operator confirmed anomalous, live at `now`: the key of an "anomaly" mark
-    /// scoped to a template, or the template a pattern-scoped mark is about (`novel_template: <t>`).
-    /// The next training keeps the data holding them out.
+    /// Template texts the operator confirmed anomalous, live at `now`: the keys of "anomaly" marks
+    /// scoped to a template (every line of it is an anomaly). The next training keeps the data
+    /// holding them out. A pattern-scoped mark confirms an alert in its context, not the template
+    /// everywhere: excluding its template also dropped the normal sessions holding it (HDFS half B,
+    /// K = 20: session F1 0.984 -> 0.931), so it does not count here.
     pub fn confirmed_anomalous_templates(&self, now: f64) -> HashSet<&str> {
         self.entries
             .iter()
             .filter(|f| f.label == FeedbackLabel::Anomaly && f.live(now))
-            .filter_map(|f| match f.scope {
-                FeedbackScope::Template => Some(f.key.as_str()),
-                FeedbackScope::Pattern => pattern_subject(&f.key),
-                FeedbackScope::Rule | FeedbackScope::Client => None,
-            })
+            .filter(|f| f.scope == FeedbackScope::Template)
+            .map(|f| f.key.as_str())
             .collect()
     }
 
@@ -347,7 +346,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn training_keeps_out_only_live_anomaly_marks_on_templates() {
+    fn training_keeps_out_only_live_template_scoped_anomaly_marks() {
         let mut book = FeedbackBook::default();
         let mark = |label, scope| NewFeedback {
             target: FeedbackTarget::Key(String::new()),
@@ -375,7 +374,7 @@ mod tests {
         book.add(&brief, "WARN slow".into(), None, 0.0).unwrap();
 
         let at_start = book.confirmed_anomalous_templates(1.0);
-        let expected: HashSet<&str> = ["ERROR disk <*> failed", "panic at <*>", "WARN slow"].into();
+        let expected: HashSet<&str> = ["ERROR disk <*> failed", "WARN slow"].into();
         assert_eq!(at_start, expected);
         let later = book.confirmed_anomalous_templates(100.0);
         assert!(
