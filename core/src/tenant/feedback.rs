@@ -415,6 +415,28 @@ mod tests {
     }
 
     #[test]
+    fn stored_feedback_reads_back_bit_for_bit() {
+        // This timestamp came back one ulp off before serde_json parsed floats exactly
+        // (its `float_roundtrip` feature): a restart then changed what was stored.
+        for created_at in [1_796_656_225.485_076_7, 0.1 + 0.2, f64::MAX, 1e-300] {
+            let mark = Feedback {
+                id: 1,
+                label: FeedbackLabel::Normal,
+                scope: FeedbackScope::Pattern,
+                key: "rule:keyword:error".into(),
+                incident_id: Some(1),
+                created_at,
+                expires_at: Some(created_at / 3.0),
+                note: None,
+            };
+            let back: Feedback =
+                serde_json::from_slice(&serde_json::to_vec(&mark).unwrap()).unwrap();
+            assert_eq!(back, mark);
+            assert_eq!(back.created_at.to_bits(), created_at.to_bits());
+        }
+    }
+
+    #[test]
     fn names_parse_as_their_json_spelling_and_a_wrong_one_says_which_there_are() {
         assert_eq!(
             "anomaly".parse::<FeedbackLabel>().unwrap(),
