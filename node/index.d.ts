@@ -311,6 +311,11 @@ export interface Detection {
 export interface DetectorConfig {
   /** Directory of the embedded database (created if missing). Default `./data`. */
   storageDir: string
+  /**
+   * A PostgreSQL database (`postgres://...`) to keep the state in instead of `storageDir`, shared
+   * by every detector given the same URL (`STORAGE_URL`).
+   */
+  storageUrl: string | null
   /** Optional directory holding a pre-trained teacher to start from. */
   modelDir: string | null
   /** Device for models. */
@@ -389,6 +394,11 @@ export interface DetectorOptions {
   tinyModels?: boolean
   /** Directory of the embedded database (created if missing). Default `./data`. */
   storageDir?: string
+  /**
+   * A PostgreSQL database (`postgres://...`) to keep the state in instead of `storageDir`, shared
+   * by every detector given the same URL (`STORAGE_URL`).
+   */
+  storageUrl?: string | null
   /** Optional directory holding a pre-trained teacher to start from. */
   modelDir?: string | null
   /** Device for models (`'cuda'` needs a build with the core's `cuda` feature). */

@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test (workspace)"
 cargo test --workspace
 
+stage "PostgreSQL backend: a throwaway server; shared store, schema, a second instance serving a tenant, replay"
+scripts/test-postgres.sh
+
 stage "C and C++: header check, C/C++ tests under valgrind, install, boundary overhead"
 scripts/test-ffi.sh
 

@@ -41,7 +41,8 @@ pub struct EvalArgs {
     /// Regex whose first match (or first capture group) in a line is its session id.
     #[arg(long)]
     pub session_pattern: Option<String>,
-    /// Storage directory (default: a fresh temporary one).
+    /// Storage: a directory, or a `postgres://` URL of a shared database (default: a fresh temporary
+    /// directory).
     #[arg(long)]
     pub storage: Option<PathBuf>,
     /// Project name (a second eval on the same storage with another name shows transfer).
@@ -255,8 +256,9 @@ fn replay(args: &EvalArgs, operator: &mut Operator<'_>) -> Result<Replay, Error>
     let mut config = Config::from_env()?;
     let _temp;
     match &args.storage {
-        Some(dir) => config.storage_dir = dir.clone(),
+        Some(storage) => crate::set_storage(&mut config, storage),
         None => {
+            config.storage_url = None;
             let t = tempfile::Builder::new()
                 .prefix("logsentinel-eval-")
                 .tempdir()

@@ -98,6 +98,21 @@ pub(crate) fn loghub_systems(
     logsentinel::parse::eval::system_dirs(dir).map_err(|e| with_path(e, dir))
 }
 
+/// Applies `--storage`: a `postgres://` (or `postgresql://`) URL selects the shared PostgreSQL store,
+/// anything else is the directory of the embedded one.
+pub(crate) fn set_storage(config: &mut logsentinel::Config, storage: &std::path::Path) {
+    match storage
+        .to_str()
+        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+    {
+        Some(url) => config.storage_url = Some(url.to_string()),
+        None => {
+            config.storage_dir = storage.to_path_buf();
+            config.storage_url = None;
+        }
+    }
+}
+
 /// Reads a file as lines of bytes (LF or CRLF), each decoded lossily: invalid UTF-8 never stops a run.
 pub(crate) fn read_lines(path: &std::path::Path) -> Result<Vec<String>, logsentinel::Error> {
     let bytes = std::fs::read(path).map_err(|e| {

@@ -15,7 +15,7 @@ use crate::replay::KeyFile;
 /// Which project, in which storage, with which key.
 #[derive(Args)]
 pub struct ProjectArgs {
-    /// Storage directory (default: STORAGE_DIR).
+    /// Storage: a directory, or a `postgres://` URL (default: STORAGE_URL, else STORAGE_DIR).
     #[arg(long)]
     pub storage: Option<PathBuf>,
     /// Project name (as given to `replay --project`).
@@ -147,10 +147,10 @@ pub fn run_feedback(command: FeedbackCommand) -> Result<(), Error> {
 /// Opens the storage and finds the project's key.
 fn open_project(args: &ProjectArgs) -> Result<(TenantDetector, String), Error> {
     let mut config = Config::from_env()?;
-    if let Some(dir) = &args.storage {
-        config.storage_dir = dir.clone();
+    if let Some(storage) = &args.storage {
+        crate::set_storage(&mut config, storage);
     }
-    if !config.storage_dir.is_dir() {
+    if config.storage_url.is_none() && !config.storage_dir.is_dir() {
         return Err(Error::invalid_input(format!(
             "no storage at {}: pass --storage DIR (a directory `replay --storage` or a host wrote)",
             config.storage_dir.display()
@@ -168,9 +168,16 @@ fn open_project(args: &ProjectArgs) -> Result<(TenantDetector, String), Error> {
             Error::invalid_input(format!(
                 "no project named {:?} in {}",
                 args.project,
-                config.storage_dir.display()
+                det.storage_location().unwrap_or_default()
             ))
         })?;
+    if config.storage_url.is_some() {
+        return Err(Error::invalid_input(format!(
+            "project {:?} is in a shared database, which keeps no keys: pass --api-key (or \
+             LOGSENTINEL_API_KEY)",
+            args.project
+        )));
+    }
     let keys = KeyFile::load(&config.storage_dir);
     let key = keys.keys.get(&project.project_id).cloned().ok_or_else(|| {
         Error::invalid_input(format!(

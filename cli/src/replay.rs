@@ -32,7 +32,8 @@ pub struct ReplayArgs {
     /// Warmup threshold of the project (logs); default WARMUP_THRESHOLD or 10,000.
     #[arg(long)]
     pub warmup: Option<u64>,
-    /// Storage directory (default: STORAGE_DIR, or a fresh temporary directory removed at the end).
+    /// Storage: a directory, or a `postgres://` URL of a database shared by several instances
+    /// (default: STORAGE_URL, else STORAGE_DIR, else a fresh temporary directory removed at the end).
     #[arg(long)]
     pub storage: Option<PathBuf>,
     /// Project name: an existing project of that name in the storage is reused, else it is created.
@@ -150,8 +151,9 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
     let mut config = Config::from_env()?;
     let _temp;
     match &args.storage {
-        Some(dir) => config.storage_dir = dir.clone(),
-        None if std::env::var_os("STORAGE_DIR").is_some()
+        Some(storage) => crate::set_storage(&mut config, storage),
+        None if config.storage_url.is_some()
+            || std::env::var_os("STORAGE_DIR").is_some()
             || std::env::var_os("LOGSENTINEL_STORAGE_DIR").is_some() => {}
         None => {
             let t = tempfile::Builder::new()
@@ -166,19 +168,27 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
     }
     let lines = crate::read_lines(&args.file)?;
     let det = TenantDetector::open(config.clone())?;
-    let mut keys = KeyFile::load(&config.storage_dir);
+    // A shared database has no directory to keep the CLI's keys beside: a project found there gets
+    // a fresh key (its hash replaces the old one).
+    let mut keys = config
+        .storage_url
+        .is_none()
+        .then(|| KeyFile::load(&config.storage_dir));
     let existing = det
         .list_projects()?
         .into_iter()
         .find(|p| p.project_name == args.project);
     let key = match existing {
-        Some(p) => match keys.keys.get(&p.project_id) {
+        Some(p) => match keys.as_ref().and_then(|k| k.keys.get(&p.project_id)) {
             Some(k) if det.status(k).is_ok() => k.clone(),
             _ => {
+                let kept = keys.as_ref().map_or_else(
+                    || "a key file (the storage is a database)".to_string(),
+                    |k| k.path.display().to_string(),
+                );
                 eprintln!(
-                    "replay: project {:?} exists but its key is not in {}: rotating it",
+                    "replay: project {:?} exists but its key is not in {kept}: rotating it",
                     args.project,
-                    keys.path.display()
                 );
                 det.rotate_key_by_id(&p.project_id)?
             }
@@ -192,8 +202,10 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
         }
     };
     let status = det.status(&key)?;
-    keys.keys.insert(status.project_id.clone(), key.clone());
-    keys.save()?;
+    if let Some(keys) = &mut keys {
+        keys.keys.insert(status.project_id.clone(), key.clone());
+        keys.save()?;
+    }
     eprintln!(
         "replay: {} lines of {} into project {:?} ({}; warmup {} logs, {} seen so far) under {}",
         lines.len(),
@@ -202,7 +214,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
         status.format,
         status.warmup_threshold,
         status.log_count,
-        config.storage_dir.display()
+        det.storage_location()?
     );
 
     let mut out: Option<Box<dyn Write>> = match &args.jsonl {

@@ -76,6 +76,10 @@ impl ModelDims {
 pub struct Config {
     /// Directory of the embedded database (`STORAGE_DIR`). Created if missing.
     pub storage_dir: PathBuf,
+    /// A PostgreSQL database to keep the state in instead (`STORAGE_URL`, `postgres://...`), shared by
+    /// every detector instance given the same URL; `None` keeps the embedded redb file under
+    /// [`Config::storage_dir`].
+    pub storage_url: Option<String>,
     /// Optional directory holding a pre-trained teacher to start from (`MODEL_DIR`).
     pub model_dir: Option<PathBuf>,
     /// Device for models (`DEVICE`: cpu | cuda).
@@ -152,6 +156,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             storage_dir: PathBuf::from("./data"),
+            storage_url: None,
             model_dir: None,
             device: DeviceKind::Cpu,
             warmup_threshold: 10_000,
@@ -219,7 +224,7 @@ impl Config {
         self
     }
 
-    /// Reads the environment: `MODEL_DIR, STORAGE_DIR, HOST, PORT, DEVICE, WARMUP_THRESHOLD,
+    /// Reads the environment: `MODEL_DIR, STORAGE_DIR, STORAGE_URL, HOST, PORT, DEVICE, WARMUP_THRESHOLD,
     /// TEACHER_UPDATE_DAYS, ADMIN_API_KEY, LOG_FORMAT`, and `LOGSENTINEL_*` names for thresholds and limits
     /// (`LOGSENTINEL_SESSION_IDLE_TIMEOUT_SECS`, `LOGSENTINEL_MAX_SESSIONS_PER_PROJECT`,
     /// `LOGSENTINEL_MAX_TEMPLATES_PER_PROJECT`, `LOGSENTINEL_MAX_LINE_BYTES`, `LOGSENTINEL_MAX_BATCH_SIZE`,
@@ -244,6 +249,9 @@ impl Config {
         let mut c = Config::default();
         if let Some((_, v)) = get("STORAGE_DIR") {
             c.storage_dir = PathBuf::from(v);
+        }
+        if let Some((_, v)) = get("STORAGE_URL") {
+            c.storage_url = (!v.trim().is_empty()).then(|| v.trim().to_string());
         }
         if let Some((_, v)) = get("MODEL_DIR") {
             c.model_dir = (!v.is_empty()).then(|| PathBuf::from(v));
@@ -335,6 +343,9 @@ impl Config {
         }
         if !(self.incident_gap_secs.is_finite() && self.incident_gap_secs > 0.0) {
             return Err(config_error("incident_gap_secs", "must be positive"));
+        }
+        if let Some(url) = &self.storage_url {
+            crate::store::postgres_store::parse_url(url)?;
         }
         if self.max_sessions_per_project == 0 {
             return Err(config_error("max_sessions_per_project", "must be positive"));
@@ -436,6 +447,16 @@ mod tests {
             Some(r"\[<Time>\] \[<Level>\] <Content>")
         );
         assert_eq!(c.storage_dir, PathBuf::from("/tmp/b"));
+        assert_eq!(c.storage_url, None);
+        let shared = Config::from_lookup(lookup(&[(
+            "STORAGE_URL",
+            "postgres://ls:secret@db.internal:5433/logs",
+        )]))
+        .unwrap();
+        assert_eq!(
+            shared.storage_url.as_deref(),
+            Some("postgres://ls:secret@db.internal:5433/logs")
+        );
         assert_eq!(c.warmup_threshold, 500);
         assert_eq!(c.teacher_update_days, 1.5);
         assert_eq!(c.port, 9000);
@@ -451,6 +472,8 @@ mod tests {
             ("DEVICE", "tpu"),
             ("LOGSENTINEL_TEACHER_UPDATE_DAYS", "-1"),
             ("LOG_FORMAT", "<Date> <Time> <Level>"),
+            ("STORAGE_URL", "mysql://db/logs"),
+            ("STORAGE_URL", "postgres://db:notaport/logs"),
         ] {
             let err = Config::from_lookup(lookup(&[(var, val)])).unwrap_err();
             match err {

@@ -141,7 +141,7 @@ impl TenantDetector {
                 reason: format!("cuda unavailable: {e}"),
             })?,
         };
-        let store = Store::open(&config.storage_dir)?;
+        let store = Store::open_config(&config)?;
         let mut vocab: GlobalVocab = match store.blob(&global_blob("vocab"))? {
             Some(b) => serde_json::from_slice(&b)?,
             None => GlobalVocab::default(),
@@ -753,6 +753,12 @@ impl TenantDetector {
     ) -> Result<Option<JobStatus>> {
         let job = self.training_job(api_key)?;
         job.map(|j| j.wait(timeout)).transpose()
+    }
+
+    /// Where this detector keeps its state: the redb file, or the PostgreSQL database (never its
+    /// password).
+    pub fn storage_location(&self) -> Result<String> {
+        Ok(self.live()?.store.location())
     }
 
     /// Detector health.

@@ -104,6 +104,9 @@ impl From<logsentinel::ModelDims> for ModelDims {
 pub struct DetectorConfig {
     /// Directory of the embedded database (created if missing). Default `./data`.
     pub storage_dir: String,
+    /// A PostgreSQL database (`postgres://...`) to keep the state in instead of `storageDir`, shared
+    /// by every detector given the same URL (`STORAGE_URL`).
+    pub storage_url: Option<String>,
     /// Optional directory holding a pre-trained teacher to start from.
     pub model_dir: Option<String>,
     /// Device for models.
@@ -174,6 +177,7 @@ impl From<&Config> for DetectorConfig {
         let n = |x: usize| x as f64;
         Self {
             storage_dir: c.storage_dir.display().to_string(),
+            storage_url: c.storage_url.clone(),
             model_dir: c.model_dir.as_ref().map(|p| p.display().to_string()),
             device: crate::types::enum_name(&c.device),
             warmup_threshold: c.warmup_threshold as f64,
@@ -222,6 +226,10 @@ pub struct DetectorOptions {
     pub tiny_models: Option<bool>,
     /// Directory of the embedded database (created if missing). Default `./data`.
     pub storage_dir: Option<String>,
+    /// A PostgreSQL database (`postgres://...`) to keep the state in instead of `storageDir`, shared
+    /// by every detector given the same URL (`STORAGE_URL`).
+    #[napi(ts_type = "string | null")]
+    pub storage_url: Option<String>,
     /// Optional directory holding a pre-trained teacher to start from.
     #[napi(ts_type = "string | null")]
     pub model_dir: Option<String>,

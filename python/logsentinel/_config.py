@@ -35,6 +35,7 @@ class Config:
     """Settings of a detector; ``None`` keeps the core's default for that field."""
 
     storage_dir: Optional[Union[str, "os.PathLike[str]"]] = None
+    storage_url: Optional[str] = None
     model_dir: Optional[Union[str, "os.PathLike[str]"]] = None
     device: Optional[Literal["cpu", "cuda"]] = None
     warmup_threshold: Optional[int] = None

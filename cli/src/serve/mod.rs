@@ -54,7 +54,8 @@ pub struct ServeArgs {
     /// Listen port (default: PORT, else 8000; 0 picks a free port, printed at start).
     #[arg(long)]
     pub port: Option<u16>,
-    /// Storage directory (default: STORAGE_DIR, else ./data).
+    /// Storage: a directory, or a `postgres://` URL of a database several instances share (default:
+    /// STORAGE_URL, else STORAGE_DIR, else ./data).
     #[arg(long)]
     pub storage: Option<PathBuf>,
     /// Largest accepted request body, in bytes.
@@ -296,8 +297,8 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     if let Some(port) = args.port {
         config.port = port;
     }
-    if let Some(dir) = &args.storage {
-        config.storage_dir = dir.clone();
+    if let Some(storage) = &args.storage {
+        crate::set_storage(&mut config, storage);
     }
     if let Some(bind) = &args.bind {
         let (host, port) = parse_bind(bind)?;
@@ -352,9 +353,9 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
             name: "runtime".into(),
             reason: format!("cannot start the async runtime: {e}"),
         })?;
-    let storage = config.storage_dir.display().to_string();
     let admin = config.admin_api_key.is_some();
     let detector = TenantDetector::open(config)?;
+    let storage = detector.storage_location()?;
     let creation =
         match CreatePolicy::of(admin, options.protect_create, options.open_project_creation) {
             CreatePolicy::Admin if admin => "with X-Admin-Key",

@@ -1,6 +1,10 @@
-//! redb storage: table definitions and the few transactions the detector needs.
+//! Storage: the few transactions the detector needs, on one of two backends.
 //!
-//! Layout (one database file, `logsentinel.redb` under `STORAGE_DIR`):
+//! - **redb** (the embedded default): one database file, `logsentinel.redb` under `STORAGE_DIR`.
+//! - **PostgreSQL** (`STORAGE_URL=postgres://...`): a database several detector instances share
+//!   (issue 24); its schema is created and migrated by [`postgres_store`].
+//!
+//! Both hold the same four collections with the same transactions:
 //! - `projects`: project id → JSON [`crate::tenant::ProjectRecord`]
 //! - `keys`: SHA-256 of an API key → project id (the key itself is never stored)
 //! - `blobs`: `"{project_id}/{name}"` or `"global/{name}"` → bytes (miners, samples, models, vocabularies)
@@ -12,30 +16,18 @@
 use std::path::Path;
 
 use bincode::Options;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::tenant::keys::KeyHash;
 
-const PROJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("projects");
-const KEYS: TableDefinition<&[u8], &str> = TableDefinition::new("keys");
-const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
-const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
+pub mod postgres_store;
+pub mod redb_store;
 
-/// File name of the database inside the storage directory.
-pub const DB_FILE: &str = "logsentinel.redb";
+pub use postgres_store::PgStore;
+pub use redb_store::{RedbStore, DB_FILE};
 
-/// redb's page cache. Its default (1 GiB) kept every page read once: each student loaded from storage
-/// left its 1.6 MB of pages resident beside the model built from them, about as much again. Blobs are
-/// read once per load, so the cache earns its keep only on the B-tree's interior pages.
-const PAGE_CACHE_BYTES: usize = 32 << 20;
-
-/// The embedded database.
-pub struct Store {
-    db: Database,
-}
-
-/// One write in a batch committed atomically by [`Store::commit`].
+/// One write in a batch committed atomically by [`super::Store::commit`].
 #[derive(Debug)]
 pub enum Write {
     /// Insert or replace a project record.
@@ -59,29 +51,56 @@ pub enum Write {
     },
 }
 
-impl Store {
-    /// Opens (creating when needed) the database under `dir`.
-    pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::Storage(format!(
-                "cannot create storage directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-        let path = dir.join(DB_FILE);
-        let db = redb::Builder::new()
-            .set_cache_size(PAGE_CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))?;
-        let tx = db.begin_write()?;
-        {
-            tx.open_table(PROJECTS)?;
-            tx.open_table(KEYS)?;
-            tx.open_table(BLOBS)?;
-            tx.open_table(HISTORY)?;
+/// The detector's storage, on whichever backend the configuration names.
+pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Redb(RedbStore),
+    Postgres(PgStore),
+}
+
+/// Calls the same method on whichever backend is open.
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match &$self.backend {
+            Backend::Redb($store) => $call,
+            Backend::Postgres($store) => $call,
         }
-        tx.commit()?;
-        Ok(Self { db })
+    };
+}
+
+impl Store {
+    /// Opens (creating when needed) the embedded database under `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        Ok(Self {
+            backend: Backend::Redb(RedbStore::open(dir)?),
+        })
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://` or `postgresql://` URL), creating or
+    /// migrating its schema.
+    pub fn open_url(url: &str) -> Result<Self> {
+        Ok(Self {
+            backend: Backend::Postgres(PgStore::open(url)?),
+        })
+    }
+
+    /// Opens what `config` names: [`Config::storage_url`] when set, else [`Config::storage_dir`].
+    pub fn open_config(config: &Config) -> Result<Self> {
+        match &config.storage_url {
+            Some(url) => Self::open_url(url),
+            None => Self::open(&config.storage_dir),
+        }
+    }
+
+    /// Where the data lives, for messages (a PostgreSQL password is never shown).
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Redb(s) => s.location(),
+            Backend::Postgres(s) => s.location(),
+        }
     }
 
     /// Creates a project and its key in one durable transaction.
@@ -90,7 +109,7 @@ impl Store {
     }
 
     /// Creates a project, its key and its first blobs (named without the `"{id}/"` prefix) in one
-    /// durable transaction.
+    /// durable transaction. An id already taken is [`Error::InvalidInput`].
     pub fn create_project_with(
         &self,
         id: &str,
@@ -98,117 +117,36 @@ impl Store {
         key: &KeyHash,
         blobs: &[(&str, Vec<u8>)],
     ) -> Result<()> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut projects = tx.open_table(PROJECTS)?;
-            if projects.get(id)?.is_some() {
-                return Err(Error::invalid_input(format!("project {id} already exists")));
-            }
-            projects.insert(id, json)?;
-            tx.open_table(KEYS)?.insert(key.0.as_slice(), id)?;
-            let mut table = tx.open_table(BLOBS)?;
-            for (name, bytes) in blobs {
-                table.insert(project_blob(id, name).as_str(), bytes.as_slice())?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        dispatch!(self, s => s.create_project_with(id, json, key, blobs))
     }
 
     /// Replaces a project's key: the old hash stops working in the same transaction.
     pub fn rotate_key(&self, id: &str, old: &KeyHash, new: &KeyHash, json: &[u8]) -> Result<()> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut keys = tx.open_table(KEYS)?;
-            keys.remove(old.0.as_slice())?;
-            keys.insert(new.0.as_slice(), id)?;
-            tx.open_table(PROJECTS)?.insert(id, json)?;
-        }
-        tx.commit()?;
-        Ok(())
+        dispatch!(self, s => s.rotate_key(id, old, new, json))
     }
 
     /// Deletes a project, its key and every blob under `"{id}/"`.
     pub fn delete_project(&self, id: &str, key: &KeyHash) -> Result<()> {
-        let tx = self.db.begin_write()?;
-        {
-            tx.open_table(PROJECTS)?.remove(id)?;
-            tx.open_table(KEYS)?.remove(key.0.as_slice())?;
-            let mut blobs = tx.open_table(BLOBS)?;
-            let prefix = format!("{id}/");
-            let names: Vec<String> = blobs
-                .range(prefix.as_str()..)?
-                .map(|r| r.map(|(k, _)| k.value().to_string()))
-                .take_while(|r| r.as_ref().map(|k| k.starts_with(&prefix)).unwrap_or(true))
-                .collect::<std::result::Result<_, _>>()?;
-            for name in names {
-                blobs.remove(name.as_str())?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        dispatch!(self, s => s.delete_project(id, key))
     }
 
-    /// Applies a batch of writes atomically and durably.
+    /// Applies a batch of writes atomically and durably. A record or blob of a project that no longer
+    /// exists is dropped: a write racing a delete never resurrects the project.
     pub fn commit(&self, writes: Vec<Write>) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
-        let tx = self.db.begin_write()?;
-        {
-            let mut projects = tx.open_table(PROJECTS)?;
-            let mut blobs = tx.open_table(BLOBS)?;
-            for w in &writes {
-                match w {
-                    Write::Project { id, json } => {
-                        // A record written after a concurrent delete must not resurrect the project.
-                        if projects.get(id.as_str())?.is_some() {
-                            projects.insert(id.as_str(), json.as_slice())?;
-                        }
-                    }
-                    Write::Blob { name, bytes } => {
-                        if project_of_blob(name)
-                            .is_none_or(|p| projects.get(p).ok().flatten().is_some())
-                        {
-                            blobs.insert(name.as_str(), bytes.as_slice())?;
-                        }
-                    }
-                    Write::RemoveBlob { name } => {
-                        blobs.remove(name.as_str())?;
-                    }
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        dispatch!(self, s => s.commit(&writes))
     }
 
-    /// Every project record, as JSON bytes.
+    /// Every project record, as JSON bytes, ordered by id.
     pub fn projects(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(PROJECTS)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            out.push((k.value().to_string(), v.value().to_vec()));
-        }
-        Ok(out)
+        dispatch!(self, s => s.projects())
     }
 
     /// Every key hash with its project id.
     pub fn keys(&self) -> Result<Vec<(KeyHash, String)>> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(KEYS)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            let bytes: [u8; 32] = k
-                .value()
-                .try_into()
-                .map_err(|_| Error::storage("corrupt key hash in keys table"))?;
-            out.push((KeyHash(bytes), v.value().to_string()));
-        }
-        Ok(out)
+        dispatch!(self, s => s.keys())
     }
 
     /// A blob, if present.
@@ -216,43 +154,24 @@ impl Store {
         self.read_blob(name, |bytes| Ok(bytes.to_vec()))
     }
 
-    /// `read` applied to a blob's bytes where they lie in the read transaction, if the blob is
-    /// present: a large blob (a student's weights) is decoded without a copy first.
+    /// `read` applied to a blob's bytes, if the blob is present (on redb, where they lie in the read
+    /// transaction: a large blob, a student's weights, is decoded without a copy first).
     pub fn read_blob<T>(
         &self,
         name: &str,
         read: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<Option<T>> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(BLOBS)?;
-        let Some(guard) = table.get(name)? else {
-            return Ok(None);
-        };
-        read(guard.value()).map(Some)
+        dispatch!(self, s => s.read_blob(name, read))
     }
 
-    /// Appends one JSON record to the update history.
+    /// Appends one JSON record to the update history; returns its sequence number.
     pub fn append_history(&self, json: &[u8]) -> Result<u64> {
-        let tx = self.db.begin_write()?;
-        let seq;
-        {
-            let mut table = tx.open_table(HISTORY)?;
-            seq = table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
-            table.insert(seq, json)?;
-        }
-        tx.commit()?;
-        Ok(seq)
+        dispatch!(self, s => s.append_history(json))
     }
 
     /// The update history, oldest first.
     pub fn history(&self) -> Result<Vec<Vec<u8>>> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(HISTORY)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            out.push(row?.1.value().to_vec());
-        }
-        Ok(out)
+        dispatch!(self, s => s.history())
     }
 }
 

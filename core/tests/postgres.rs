@@ -1,0 +1,277 @@
+//! The PostgreSQL backend (issue 24) against a real server. `scripts/test-postgres.sh` starts a
+//! throwaway PostgreSQL (Debian's package, in a temporary directory, as an unprivileged user) and runs
+//! the ignored tests here with `LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR` set; each test makes its own
+//! database. The tests that need no server run with the rest.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::hdfs_lines;
+
+use std::time::Duration;
+
+use logsentinel::store::{global_blob, postgres_store::MIGRATIONS, project_blob, Store, Write};
+use logsentinel::tenant::keys::hash_key;
+use logsentinel::{
+    Config, Error, ErrorKind, JobState, LogFormat, LogRecord, ModelType, NewProject, Phase,
+    TenantDetector,
+};
+
+/// The socket directory of the server `scripts/test-postgres.sh` started.
+fn socket_dir() -> String {
+    std::env::var("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR")
+        .expect("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR: run these through scripts/test-postgres.sh")
+}
+
+/// A new, empty database on the test server; its URL.
+fn fresh_database() -> String {
+    let dir = socket_dir();
+    let admin = format!("postgres://postgres@localhost/postgres?host={dir}");
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+    let name = format!("ls_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    format!("postgres://postgres@localhost/{name}?host={dir}")
+}
+
+fn sql(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap()
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-postgres.sh"]
+fn projects_keys_blobs_and_history_are_shared_by_instances_and_deletes_cascade() {
+    let url = fresh_database();
+    let key = hash_key("sk-test");
+    let a = Store::open_url(&url).unwrap();
+    let b = Store::open_url(&url).unwrap();
+    a.create_project_with("p1", b"{}", &key, &[("miner", vec![4, 5])])
+        .unwrap();
+    let again = b.create_project("p1", b"{}", &hash_key("sk-other"));
+    assert!(
+        matches!(&again, Err(Error::InvalidInput { reason }) if reason.contains("already exists")),
+        "{again:?}"
+    );
+    assert_eq!(b.blob("p1/miner").unwrap(), Some(vec![4, 5]));
+    a.commit(vec![
+        Write::Project {
+            id: "p1".into(),
+            json: b"{\"v\":2}".to_vec(),
+        },
+        Write::Blob {
+            name: project_blob("p1", "miner"),
+            bytes: vec![1, 2, 3],
+        },
+        Write::Blob {
+            name: global_blob("vocab"),
+            bytes: vec![9],
+        },
+        // A blob or record of a project that does not exist is dropped, never resurrecting it.
+        Write::Blob {
+            name: project_blob("ghost", "miner"),
+            bytes: vec![1],
+        },
+        Write::Project {
+            id: "ghost".into(),
+            json: b"{}".to_vec(),
+        },
+    ])
+    .unwrap();
+    assert_eq!(
+        b.projects().unwrap(),
+        vec![("p1".into(), b"{\"v\":2}".to_vec())]
+    );
+    assert_eq!(b.keys().unwrap(), vec![(key, "p1".to_string())]);
+    assert_eq!(b.blob("p1/miner").unwrap(), Some(vec![1, 2, 3]));
+    assert_eq!(b.blob("ghost/miner").unwrap(), None);
+    assert_eq!(a.append_history(b"{\"a\":1}").unwrap(), 1);
+    assert_eq!(b.append_history(b"{\"a\":2}").unwrap(), 2);
+    assert_eq!(
+        a.history().unwrap(),
+        vec![b"{\"a\":1}".to_vec(), b"{\"a\":2}".to_vec()]
+    );
+
+    // A large blob (a student's weights) reads back whole, and the reader's error comes through.
+    let weights: Vec<u8> = (0..3 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    a.commit(vec![Write::Blob {
+        name: project_blob("p1", "student"),
+        bytes: weights.clone(),
+    }])
+    .unwrap();
+    assert_eq!(
+        b.read_blob("p1/student", |w| Ok(w == weights.as_slice()))
+            .unwrap(),
+        Some(true)
+    );
+    let failed = b.read_blob("p1/student", |_| Err::<(), _>(Error::model("bad weights")));
+    assert!(matches!(failed, Err(Error::Model(m)) if m == "bad weights"));
+
+    let new_key = hash_key("sk-new");
+    b.rotate_key("p1", &key, &new_key, b"{\"v\":3}").unwrap();
+    assert_eq!(a.keys().unwrap(), vec![(new_key, "p1".to_string())]);
+
+    b.delete_project("p1", &new_key).unwrap();
+    assert!(a.projects().unwrap().is_empty());
+    assert!(a.keys().unwrap().is_empty());
+    assert_eq!(a.blob("p1/miner").unwrap(), None);
+    assert_eq!(a.blob("p1/student").unwrap(), None);
+    assert_eq!(a.blob("global/vocab").unwrap(), Some(vec![9]));
+    // A commit for the deleted project changes nothing.
+    a.commit(vec![Write::Blob {
+        name: project_blob("p1", "miner"),
+        bytes: vec![1],
+    }])
+    .unwrap();
+    assert_eq!(b.blob("p1/miner").unwrap(), None);
+    assert!(a.location().starts_with("postgres://postgres@"));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-postgres.sh"]
+fn the_schema_is_made_once_by_instances_starting_together_and_a_newer_one_is_refused() {
+    let url = fresh_database();
+    let opened: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| Store::open_url(&url))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for store in &opened {
+        assert!(store.is_ok(), "{:?}", store.as_ref().err());
+    }
+    let mut client = sql(&url);
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM ls_schema", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![MIGRATIONS.len() as i32]);
+    client
+        .batch_execute("UPDATE ls_schema SET version = 999")
+        .unwrap();
+    let newer = Store::open_url(&url);
+    assert!(
+        matches!(&newer, Err(Error::Storage(m)) if m.contains("newer logsentinel")),
+        "{:?}",
+        newer.err()
+    );
+}
+
+fn tiny(storage: impl FnOnce(&mut Config)) -> Config {
+    let mut c = Config::default().tiny_models();
+    c.training_threads = 1;
+    storage(&mut c);
+    c
+}
+
+fn records(lines: &[String]) -> Vec<LogRecord> {
+    lines.iter().map(LogRecord::new).collect()
+}
+
+/// Streams lines through a new HDFS project past its warmup and its student's training; returns
+/// the key and every line's score.
+fn lifecycle(det: &TenantDetector, lines: &[String]) -> (String, Vec<f32>) {
+    let p = det
+        .create_project(
+            NewProject::named("hdfs")
+                .warmup_threshold(1000)
+                .format(LogFormat::Hdfs),
+        )
+        .unwrap();
+    let mut scores = Vec::new();
+    for chunk in lines.chunks(200) {
+        let batch = det.detect_batch(&p.api_key, &records(chunk)).unwrap();
+        scores.extend(batch.results.iter().map(|d| d.anomaly_score));
+        if det.status(&p.api_key).unwrap().phase == Phase::Training {
+            let st = det
+                .wait_for_training(&p.api_key, Some(Duration::from_secs(300)))
+                .unwrap()
+                .unwrap();
+            assert_eq!(st.state, JobState::Succeeded, "{:?}", st.error);
+        }
+    }
+    (p.api_key, scores)
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-postgres.sh"]
+fn a_tenant_kept_in_postgres_is_served_by_the_next_instance_exactly_as_from_redb() {
+    let lines = hdfs_lines(3200);
+    let url = fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let on_pg = tiny(|c| c.storage_url = Some(url.clone()));
+    let on_redb = tiny(|c| c.storage_dir = dir.path().to_path_buf());
+
+    let mut first = Vec::new();
+    for config in [&on_redb, &on_pg] {
+        let det = TenantDetector::open(config.clone()).unwrap();
+        let (key, scores) = lifecycle(&det, &lines[..3000]);
+        assert!(det.status(&key).unwrap().has_student_model);
+        det.close().unwrap();
+        first.push((key, scores));
+    }
+    assert_eq!(
+        first[0].1, first[1].1,
+        "the same stream scores the same on either backend"
+    );
+
+    // Another instance (a new detector on the same database) serves the tenant with its student,
+    // without retraining, exactly as a restart on redb does.
+    let mut then = Vec::new();
+    for (config, (key, _)) in [&on_redb, &on_pg].into_iter().zip(&first) {
+        let det = TenantDetector::open(config.clone()).unwrap();
+        let st = det.status(key).unwrap();
+        assert_eq!(st.phase, Phase::Active);
+        assert!(st.has_student_model);
+        assert_eq!(st.log_count, 3000);
+        let batch = det.detect_batch(key, &records(&lines[3000..])).unwrap();
+        assert!(batch
+            .results
+            .iter()
+            .all(|d| d.model_type == ModelType::Student));
+        assert_eq!(det.status(key).unwrap().training.students_trained, 1);
+        assert_eq!(det.update_history().unwrap().len(), 1);
+        then.push(
+            batch
+                .results
+                .iter()
+                .map(|d| d.anomaly_score)
+                .collect::<Vec<_>>(),
+        );
+        assert!(det
+            .storage_location()
+            .unwrap()
+            .contains(if config.storage_url.is_some() {
+                "postgres://"
+            } else {
+                "logsentinel.redb"
+            }));
+        det.close().unwrap();
+    }
+    assert_eq!(then[0], then[1]);
+}
+
+#[test]
+fn storage_urls_that_cannot_work_are_typed_errors_that_never_show_the_password() {
+    for bad in ["mysql://db/logs", "postgres://db:port/logs"] {
+        let err = TenantDetector::open(tiny(|c| c.storage_url = Some(bad.into())))
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{bad}: {err}");
+        assert!(err.to_string().contains("STORAGE_URL"), "{err}");
+    }
+    let missing = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgres://ls:hunter2@localhost/logs?host={}&connect_timeout=5",
+        missing.path().display()
+    );
+    let err = TenantDetector::open(tiny(|c| c.storage_url = Some(url)))
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::Storage, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("cannot connect to postgres://ls@"),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+}
