@@ -114,6 +114,11 @@ typedef enum {
      * An error kind newer than this header (the core's error kinds are non-exhaustive).
      */
     LS_STATUS_OTHER = 14,
+    /**
+     * The shared database is leased by another instance (named in the message): send the call
+     * there, or wait. Also what a detector whose lease was taken over gets.
+     */
+    LS_STATUS_LEASE_HELD = 15,
 } ls_status;
 
 /**

@@ -316,6 +316,18 @@ export interface DetectorConfig {
    * by every detector given the same URL (`STORAGE_URL`).
    */
   storageUrl: string | null
+  /**
+   * This instance's name in a shared database, what another instance's `LEASE_HELD` error names
+   * (`INSTANCE_ID`; default `host:pid`).
+   */
+  instanceId: string | null
+  /** Seconds a lease on a shared database lasts without renewal (default 5). */
+  leaseTtlSecs: number
+  /**
+   * Seconds opening a shared database leased by another instance waits before `LEASE_HELD`
+   * (default 0).
+   */
+  leaseWaitSecs: number
   /** Optional directory holding a pre-trained teacher to start from. */
   modelDir: string | null
   /** Device for models. */
@@ -399,6 +411,18 @@ export interface DetectorOptions {
    * by every detector given the same URL (`STORAGE_URL`).
    */
   storageUrl?: string | null
+  /**
+   * This instance's name in a shared database, what another instance's `LEASE_HELD` error names
+   * (`INSTANCE_ID`; default `host:pid`).
+   */
+  instanceId?: string | null
+  /** Seconds a lease on a shared database lasts without renewal (default 5). */
+  leaseTtlSecs?: number
+  /**
+   * Seconds opening a shared database leased by another instance waits before `LEASE_HELD`
+   * (default 0).
+   */
+  leaseWaitSecs?: number
   /** Optional directory holding a pre-trained teacher to start from. */
   modelDir?: string | null
   /** Device for models (`'cuda'` needs a build with the core's `cuda` feature). */

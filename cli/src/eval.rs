@@ -267,6 +267,7 @@ fn replay(args: &EvalArgs, operator: &mut Operator<'_>) -> Result<Replay, Error>
             _temp = t;
         }
     }
+    crate::wait_for_lease(&mut config);
     config.ablation_teacher_scores = args.teacher_only;
     if let Some(alpha) = args.distill_alpha {
         config.distill_alpha = alpha;

@@ -113,6 +113,16 @@ pub(crate) fn set_storage(config: &mut logsentinel::Config, storage: &std::path:
     }
 }
 
+/// Batch commands (`replay`, `eval`) wait for a shared database's lease held by another instance
+/// (a standby's takeover), unless LEASE_WAIT_SECS says otherwise.
+pub(crate) fn wait_for_lease(config: &mut logsentinel::Config) {
+    if std::env::var_os("LEASE_WAIT_SECS").is_none()
+        && std::env::var_os("LOGSENTINEL_LEASE_WAIT_SECS").is_none()
+    {
+        config.lease_wait_secs = f64::INFINITY;
+    }
+}
+
 /// Reads a file as lines of bytes (LF or CRLF), each decoded lossily: invalid UTF-8 never stops a run.
 pub(crate) fn read_lines(path: &std::path::Path) -> Result<Vec<String>, logsentinel::Error> {
     let bytes = std::fs::read(path).map_err(|e| {

@@ -167,7 +167,16 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
         }
     }
     let lines = crate::read_lines(&args.file)?;
+    crate::wait_for_lease(&mut config);
+    let opening = std::time::Instant::now();
     let det = TenantDetector::open(config.clone())?;
+    if config.storage_url.is_some() {
+        eprintln!(
+            "replay: holding the storage lease of {} (taken in {:.2} s)",
+            det.storage_location()?,
+            opening.elapsed().as_secs_f64()
+        );
+    }
     // A shared database has no directory to keep the CLI's keys beside: a project found there gets
     // a fresh key (its hash replaces the old one).
     let mut keys = config

@@ -80,6 +80,15 @@ pub struct Config {
     /// every detector instance given the same URL; `None` keeps the embedded redb file under
     /// [`Config::storage_dir`].
     pub storage_url: Option<String>,
+    /// This instance's name in a shared database (`INSTANCE_ID`; default `host:pid`): what another
+    /// instance's [`crate::Error::LeaseHeld`] names, so a router can forward to it.
+    pub instance_id: Option<String>,
+    /// Seconds a lease on a shared database lasts without renewal (`LEASE_TTL_SECS`, default 5); the
+    /// holder renews it every third of that. A standby takes over this long after its holder died.
+    pub lease_ttl_secs: f64,
+    /// Seconds `open` waits for a shared database leased by another instance before it fails with
+    /// [`crate::Error::LeaseHeld`] (`LEASE_WAIT_SECS`, default 0: fail at once).
+    pub lease_wait_secs: f64,
     /// Optional directory holding a pre-trained teacher to start from (`MODEL_DIR`).
     pub model_dir: Option<PathBuf>,
     /// Device for models (`DEVICE`: cpu | cuda).
@@ -157,6 +166,9 @@ impl Default for Config {
         Self {
             storage_dir: PathBuf::from("./data"),
             storage_url: None,
+            instance_id: None,
+            lease_ttl_secs: 5.0,
+            lease_wait_secs: 0.0,
             model_dir: None,
             device: DeviceKind::Cpu,
             warmup_threshold: 10_000,
@@ -291,6 +303,11 @@ impl Config {
                 }
             };
         }
+        if let Some((_, v)) = get("INSTANCE_ID") {
+            c.instance_id = (!v.trim().is_empty()).then(|| v.trim().to_string());
+        }
+        num!(lease_ttl_secs, "LEASE_TTL_SECS");
+        num!(lease_wait_secs, "LEASE_WAIT_SECS");
         num!(session_idle_timeout_secs, "SESSION_IDLE_TIMEOUT_SECS");
         num!(incident_gap_secs, "INCIDENT_GAP_SECS");
         num!(max_sessions_per_project, "MAX_SESSIONS_PER_PROJECT");
@@ -346,6 +363,18 @@ impl Config {
         }
         if let Some(url) = &self.storage_url {
             crate::store::postgres_store::parse_url(url)?;
+        }
+        if !(self.lease_ttl_secs.is_finite() && (0.5..=3600.0).contains(&self.lease_ttl_secs)) {
+            return Err(config_error(
+                "lease_ttl_secs",
+                "must be between 0.5 and 3600 seconds",
+            ));
+        }
+        if self.lease_wait_secs.is_nan() || self.lease_wait_secs < 0.0 {
+            return Err(config_error(
+                "lease_wait_secs",
+                "must be a number of seconds >= 0 (inf: wait for good)",
+            ));
         }
         if self.max_sessions_per_project == 0 {
             return Err(config_error("max_sessions_per_project", "must be positive"));

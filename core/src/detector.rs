@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::ensemble::TeacherView;
 use crate::model::vocab::GlobalVocab;
 use crate::parse::TemplateMiner;
-use crate::store::{global_blob, project_blob, Store, Write};
+use crate::store::{global_blob, lease, project_blob, Store, Write};
 use crate::tenant::feedback::{Feedback, FeedbackScope, FeedbackTarget, NewFeedback};
 use crate::tenant::incident::{Incident, IncidentState};
 use crate::tenant::keys::{generate_key, hash_key, presented_key_hash, KeyHash};
@@ -75,6 +75,9 @@ pub(crate) struct Inner {
     callback: RwLock<Option<VerdictCallback>>,
     incident_callback: RwLock<Option<IncidentCallback>>,
     loaded: Mutex<LoadedStudents>,
+    /// Set when another instance took this detector's lease on a shared database over: the instance
+    /// holding it now and when it expires. Every call then fails with [`Error::LeaseHeld`].
+    lease_lost: Mutex<Option<(String, f64)>>,
     pub(crate) self_ref: Weak<Inner>,
 }
 
@@ -142,6 +145,11 @@ impl TenantDetector {
             })?,
         };
         let store = Store::open_config(&config)?;
+        // On a shared database, one instance writes at a time: take its lease before reading any
+        // state, so that what is read is what the last holder committed.
+        if let Some(shared) = store.shared() {
+            lease::take(shared, &lease::holder_name(&config), &config)?;
+        }
         let mut vocab: GlobalVocab = match store.blob(&global_blob("vocab"))? {
             Some(b) => serde_json::from_slice(&b)?,
             None => GlobalVocab::default(),
@@ -187,8 +195,17 @@ impl TenantDetector {
             callback: RwLock::new(None),
             incident_callback: RwLock::new(None),
             loaded: Mutex::new(LoadedStudents::default()),
+            lease_lost: Mutex::new(None),
             self_ref: weak.clone(),
         });
+        if inner.store.shared().is_some() {
+            let weak = Arc::downgrade(&inner);
+            let ttl = inner.config.lease_ttl_secs;
+            std::thread::Builder::new()
+                .name("logsentinel-lease".into())
+                .spawn(move || keep_lease(&weak, ttl))
+                .map_err(|e| Error::storage(format!("cannot start the lease thread: {e}")))?;
+        }
         // Redo trainings a crash or shutdown interrupted, and start those now due.
         let ids: Vec<String> = inner.projects.read().keys().cloned().collect();
         for id in ids {
@@ -203,6 +220,12 @@ impl TenantDetector {
     fn live(&self) -> Result<&Arc<Inner>> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::Closed);
+        }
+        if let Some((owner, expires_in_secs)) = self.inner.lease_lost.lock().clone() {
+            return Err(Error::LeaseHeld {
+                owner,
+                expires_in_secs,
+            });
         }
         Ok(&self.inner)
     }
@@ -906,7 +929,9 @@ impl TenantDetector {
             return Ok(());
         }
         self.inner.jobs.shutdown();
-        self.inner.flush_all()
+        let flushed = self.inner.flush_all();
+        let released = self.inner.release_lease();
+        flushed.and(released)
     }
 
     /// Whether [`TenantDetector::close`] was called.
@@ -1033,6 +1058,14 @@ impl Inner {
         self.store.commit(writes)
     }
 
+    /// Lets a shared database's lease go (nothing on redb).
+    fn release_lease(&self) -> Result<()> {
+        match self.store.shared() {
+            Some(shared) if self.lease_lost.lock().is_none() => shared.release_lease(),
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) fn next_generation(&self) -> u64 {
         self.generation.fetch_add(1, Ordering::SeqCst) + 1
     }
@@ -1114,6 +1147,47 @@ impl Drop for Inner {
         if !self.closed.load(Ordering::SeqCst) {
             self.jobs.shutdown();
             let _ = self.flush_all();
+            let _ = self.release_lease();
+        }
+    }
+}
+
+/// Renews the detector's lease on a shared database every third of its time-to-live until the
+/// detector is closed or dropped. A lease found taken over is recorded (every call then fails with
+/// [`Error::LeaseHeld`]; the store already refuses this holder's writes); a failed renewal (the
+/// database unreachable for a moment) is retried at the next tick.
+fn keep_lease(weak: &Weak<Inner>, ttl_secs: f64) {
+    let every = Duration::from_secs_f64(ttl_secs / 3.0);
+    let tick = Duration::from_millis(50).min(every);
+    let mut renewed = std::time::Instant::now();
+    loop {
+        std::thread::sleep(tick);
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        if inner.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        if renewed.elapsed() < every {
+            continue;
+        }
+        let Some(shared) = inner.store.shared() else {
+            return;
+        };
+        match shared.renew_lease(ttl_secs) {
+            Ok(()) => renewed = std::time::Instant::now(),
+            Err(Error::LeaseHeld {
+                owner,
+                expires_in_secs,
+            }) => {
+                eprintln!(
+                    "logsentinel: the storage lease was taken over by {owner}: this detector \
+                     stops serving (its writes are refused)"
+                );
+                *inner.lease_lost.lock() = Some((owner, expires_in_secs));
+                return;
+            }
+            Err(_) => {}
         }
     }
 }

@@ -48,6 +48,16 @@ pub enum Error {
     /// A wait ran past its deadline.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The shared storage is leased by another detector instance (`owner`): calls go there (a router
+    /// forwards them; HTTP 409), or wait until the lease expires. Also what a holder whose lease was
+    /// taken over gets for its writes, which are refused.
+    #[error("the storage is leased by another instance, {owner} (expires in {expires_in_secs:.1} s unless renewed)")]
+    LeaseHeld {
+        /// The instance holding the lease (its `LOGSENTINEL_INSTANCE_ID`).
+        owner: String,
+        /// Seconds until the lease expires unless its holder renews it.
+        expires_in_secs: f64,
+    },
 }
 
 /// `Result` with [`Error`].
@@ -75,6 +85,8 @@ pub enum ErrorKind {
     Closed,
     /// See [`Error::Timeout`].
     Timeout,
+    /// See [`Error::LeaseHeld`].
+    LeaseHeld,
 }
 
 impl ErrorKind {
@@ -90,6 +102,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "CANCELLED",
             ErrorKind::Closed => "CLOSED",
             ErrorKind::Timeout => "TIMEOUT",
+            ErrorKind::LeaseHeld => "LEASE_HELD",
         }
     }
 }
@@ -113,6 +126,7 @@ impl Error {
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Closed => ErrorKind::Closed,
             Error::Timeout(_) => ErrorKind::Timeout,
+            Error::LeaseHeld { .. } => ErrorKind::LeaseHeld,
         }
     }
 

@@ -275,3 +275,110 @@ fn storage_urls_that_cannot_work_are_typed_errors_that_never_show_the_password()
     );
     assert!(!message.contains("hunter2"), "{message}");
 }
+
+fn instance(url: &str, id: &str, wait_secs: f64) -> Config {
+    tiny(|c| {
+        c.storage_url = Some(url.to_string());
+        c.instance_id = Some(id.to_string());
+        c.lease_ttl_secs = 1.0;
+        c.lease_wait_secs = wait_secs;
+    })
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-postgres.sh"]
+fn one_instance_holds_the_database_others_are_told_who_and_take_over_when_it_closes() {
+    let url = fresh_database();
+    let a = TenantDetector::open(instance(&url, "pod-a:8080", 0.0)).unwrap();
+    let key = a.create_project(NewProject::named("web")).unwrap().api_key;
+    // Past several times-to-live: the holder renews its lease in the background.
+    for _ in 0..3 {
+        let refused = TenantDetector::open(instance(&url, "pod-b:8080", 0.0));
+        match refused {
+            Err(Error::LeaseHeld {
+                owner,
+                expires_in_secs,
+            }) => {
+                assert_eq!(owner, "pod-a:8080");
+                assert!((0.0..=1.0).contains(&expires_in_secs), "{expires_in_secs}");
+            }
+            other => panic!("expected LeaseHeld, got {:?}", other.err()),
+        }
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert_eq!(
+        Error::LeaseHeld {
+            owner: "x".into(),
+            expires_in_secs: 1.0
+        }
+        .kind(),
+        ErrorKind::LeaseHeld
+    );
+    a.detect(&key, LogRecord::new("GET /index.html 200"))
+        .unwrap();
+    // A standby waiting for the lease gets it as soon as the holder closes, with what it committed.
+    let standby = std::thread::spawn({
+        let url = url.clone();
+        move || TenantDetector::open(instance(&url, "pod-b:8080", f64::INFINITY))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.close().unwrap();
+    let b = standby.join().unwrap().unwrap();
+    assert_eq!(b.status(&key).unwrap().log_count, 1);
+    b.close().unwrap();
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-postgres.sh"]
+fn a_holder_paused_past_its_lease_has_every_late_write_refused() {
+    let url = fresh_database();
+    let lines = hdfs_lines(1200);
+    let a = TenantDetector::open(instance(&url, "pod-a", 0.0)).unwrap();
+    let key = a
+        .create_project(NewProject::named("hdfs").format(LogFormat::Hdfs))
+        .unwrap()
+        .api_key;
+    a.detect_batch(&key, &records(&lines[..200])).unwrap();
+    a.flush().unwrap();
+
+    // The holder stalls (a long GC pause, a frozen VM): its lease expires without renewal. Stalling
+    // its renewal thread is not possible from here, so the lease is expired in the database, as the
+    // passing of time would.
+    sql(&url)
+        .batch_execute("UPDATE ls_leases SET expires_at = clock_timestamp() - interval '1 second'")
+        .unwrap();
+    let b = TenantDetector::open(instance(&url, "pod-b", 0.0)).unwrap();
+    assert_eq!(b.status(&key).unwrap().log_count, 200);
+
+    // Whatever the old holder still tries to write is refused, naming the new holder: a group
+    // commit, an explicit flush, a project, a close.
+    let mut refused = 0;
+    for chunk in lines[200..].chunks(100) {
+        match a
+            .detect_batch(&key, &records(chunk))
+            .and_then(|_| a.flush())
+        {
+            Err(Error::LeaseHeld { owner, .. }) => {
+                assert_eq!(owner, "pod-b");
+                refused += 1;
+            }
+            other => panic!("a fenced-off write went through: {other:?}"),
+        }
+    }
+    assert!(refused > 0);
+    assert!(matches!(
+        a.create_project(NewProject::named("late")),
+        Err(Error::LeaseHeld { .. })
+    ));
+    assert!(matches!(a.close(), Err(Error::LeaseHeld { .. })));
+    drop(a);
+
+    // Nothing of it reached the database.
+    let st = b.status(&key).unwrap();
+    assert_eq!(st.log_count, 200);
+    assert_eq!(b.list_projects().unwrap().len(), 1);
+    b.close().unwrap();
+    let c = TenantDetector::open(instance(&url, "pod-c", 0.0)).unwrap();
+    assert_eq!(c.status(&key).unwrap().log_count, 200);
+    assert_eq!(c.list_projects().unwrap().len(), 1);
+}

@@ -329,6 +329,7 @@ fn status_cstr(status: c_int) -> &'static CStr {
         12 => c"PANIC",
         13 => c"BUFFER_TOO_SMALL",
         14 => c"OTHER",
+        15 => c"LEASE_HELD",
         _ => c"UNKNOWN",
     }
 }
@@ -1565,7 +1566,7 @@ mod tests {
 
     #[test]
     fn status_names_match_the_codes() {
-        for i in 0..15 {
+        for i in 0..16 {
             // SAFETY: static NUL-terminated strings.
             let name = unsafe { CStr::from_ptr(ls_status_name(i)) }
                 .to_str()

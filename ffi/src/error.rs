@@ -43,6 +43,9 @@ pub enum ls_status {
     BufferTooSmall = 13,
     /// An error kind newer than this header (the core's error kinds are non-exhaustive).
     Other = 14,
+    /// The shared database is leased by another instance (named in the message): send the call
+    /// there, or wait. Also what a detector whose lease was taken over gets.
+    LeaseHeld = 15,
 }
 
 impl ls_status {
@@ -64,6 +67,7 @@ impl ls_status {
             ls_status::Panic => "PANIC",
             ls_status::BufferTooSmall => "BUFFER_TOO_SMALL",
             ls_status::Other => "OTHER",
+            ls_status::LeaseHeld => ErrorKind::LeaseHeld.code(),
         }
     }
 
@@ -79,6 +83,7 @@ impl ls_status {
             ErrorKind::Cancelled => ls_status::Cancelled,
             ErrorKind::Closed => ls_status::Closed,
             ErrorKind::Timeout => ls_status::Timeout,
+            ErrorKind::LeaseHeld => ls_status::LeaseHeld,
             _ => ls_status::Other,
         }
     }

@@ -107,6 +107,14 @@ pub struct DetectorConfig {
     /// A PostgreSQL database (`postgres://...`) to keep the state in instead of `storageDir`, shared
     /// by every detector given the same URL (`STORAGE_URL`).
     pub storage_url: Option<String>,
+    /// This instance's name in a shared database, what another instance's `LEASE_HELD` error names
+    /// (`INSTANCE_ID`; default `host:pid`).
+    pub instance_id: Option<String>,
+    /// Seconds a lease on a shared database lasts without renewal (default 5).
+    pub lease_ttl_secs: f64,
+    /// Seconds opening a shared database leased by another instance waits before `LEASE_HELD`
+    /// (default 0).
+    pub lease_wait_secs: f64,
     /// Optional directory holding a pre-trained teacher to start from.
     pub model_dir: Option<String>,
     /// Device for models.
@@ -178,6 +186,9 @@ impl From<&Config> for DetectorConfig {
         Self {
             storage_dir: c.storage_dir.display().to_string(),
             storage_url: c.storage_url.clone(),
+            instance_id: c.instance_id.clone(),
+            lease_ttl_secs: c.lease_ttl_secs,
+            lease_wait_secs: c.lease_wait_secs,
             model_dir: c.model_dir.as_ref().map(|p| p.display().to_string()),
             device: crate::types::enum_name(&c.device),
             warmup_threshold: c.warmup_threshold as f64,
@@ -230,6 +241,15 @@ pub struct DetectorOptions {
     /// by every detector given the same URL (`STORAGE_URL`).
     #[napi(ts_type = "string | null")]
     pub storage_url: Option<String>,
+    /// This instance's name in a shared database, what another instance's `LEASE_HELD` error names
+    /// (`INSTANCE_ID`; default `host:pid`).
+    #[napi(ts_type = "string | null")]
+    pub instance_id: Option<String>,
+    /// Seconds a lease on a shared database lasts without renewal (default 5).
+    pub lease_ttl_secs: Option<f64>,
+    /// Seconds opening a shared database leased by another instance waits before `LEASE_HELD`
+    /// (default 0).
+    pub lease_wait_secs: Option<f64>,
     /// Optional directory holding a pre-trained teacher to start from.
     #[napi(ts_type = "string | null")]
     pub model_dir: Option<String>,

@@ -2,7 +2,8 @@
 //!
 //! Every error thrown (or rejected) by the addon is a plain JavaScript `Error` whose `code` is the core's
 //! stable kind name ([`logsentinel::ErrorKind::code`]: `INVALID_API_KEY`, `PROJECT_NOT_FOUND`,
-//! `INVALID_INPUT`, `INVALID_CONFIG`, `STORAGE_ERROR`, `MODEL_ERROR`, `CANCELLED`, `CLOSED`, `TIMEOUT`)
+//! `INVALID_INPUT`, `INVALID_CONFIG`, `STORAGE_ERROR`, `MODEL_ERROR`, `CANCELLED`, `CLOSED`, `TIMEOUT`,
+//! `LEASE_HELD`)
 //! and whose `message` is the core error's text, cause included (`project not found: p-12`,
 //! `invalid configuration WARMUP_THRESHOLD: must be at least 100`, ...). Arguments the addon cannot use
 //! (a record that is neither a string, a Buffer nor `{ logLine }`, an unknown option) are

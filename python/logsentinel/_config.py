@@ -36,6 +36,9 @@ class Config:
 
     storage_dir: Optional[Union[str, "os.PathLike[str]"]] = None
     storage_url: Optional[str] = None
+    instance_id: Optional[str] = None
+    lease_ttl_secs: Optional[float] = None
+    lease_wait_secs: Optional[float] = None
     model_dir: Optional[Union[str, "os.PathLike[str]"]] = None
     device: Optional[Literal["cpu", "cuda"]] = None
     warmup_threshold: Optional[int] = None

@@ -31,6 +31,7 @@ __all__ = [
     "Cancelled",
     "DetectorClosed",
     "TimeoutError",
+    "LeaseHeld",
     "CreatedProject",
     "Components",
     "ExpectedTemplate",
@@ -109,6 +110,11 @@ class DetectorClosed(LogSentinelError, RuntimeError):
 
 class TimeoutError(LogSentinelError, builtins.TimeoutError):
     """A wait ran past its deadline."""
+
+class LeaseHeld(LogSentinelError):
+    """The shared database is leased by another instance (``owner``): send the call there, or wait."""
+
+    owner: str
 
 # --------------------------------------------------------------------------------------------- results
 

@@ -40,6 +40,8 @@ pub(crate) enum Exc {
     Closed,
     /// `TimeoutError` (also the built-in `TimeoutError`).
     Timeout,
+    /// `LeaseHeld`.
+    LeaseHeld,
 }
 
 struct Spec {
@@ -49,7 +51,7 @@ struct Spec {
     doc: &'static str,
 }
 
-const SPECS: [Spec; 10] = [
+const SPECS: [Spec; 11] = [
     Spec {
         exc: Exc::Base,
         name: "LogSentinelError",
@@ -109,6 +111,13 @@ const SPECS: [Spec; 10] = [
         name: "TimeoutError",
         code: "TIMEOUT",
         doc: "A wait ran past its deadline. Also the built-in TimeoutError.",
+    },
+    Spec {
+        exc: Exc::LeaseHeld,
+        name: "LeaseHeld",
+        code: "LEASE_HELD",
+        doc: "The shared database is leased by another instance (`owner`): send the call there, or \
+              wait. Also what a detector whose lease was taken over gets.",
     },
 ];
 
@@ -204,6 +213,7 @@ pub(crate) fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
         ErrorKind::Cancelled => Exc::Cancelled,
         ErrorKind::Closed => Exc::Closed,
         ErrorKind::Timeout => Exc::Timeout,
+        ErrorKind::LeaseHeld => Exc::LeaseHeld,
         // ErrorKind is non-exhaustive: a kind added later is still a LogSentinelError.
         _ => Exc::Base,
     };
@@ -223,6 +233,9 @@ pub(crate) fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
                 ("reason", Some(reason.as_str())),
             ],
         ),
+        Error::LeaseHeld { owner, .. } => {
+            new_error(py, exc, &message, &[("owner", Some(owner.as_str()))])
+        }
         _ => new_error(py, exc, &message, &[]),
     }
 }

@@ -24,6 +24,7 @@ CLASSES = {
     "Cancelled": "CANCELLED",
     "DetectorClosed": "CLOSED",
     "TimeoutError": "TIMEOUT",
+    "LeaseHeld": "LEASE_HELD",
 }
 
 

@@ -68,6 +68,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Closed => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Cancelled => StatusCode::CONFLICT,
+        // Another instance holds the shared database: a router forwards to the one named.
+        ErrorKind::LeaseHeld => StatusCode::CONFLICT,
         // InvalidConfig (a server setting), Storage, Model and kinds added later: the server's fault.
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

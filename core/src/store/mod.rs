@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::tenant::keys::KeyHash;
 
+pub mod lease;
 pub mod postgres_store;
 pub mod redb_store;
 
@@ -92,6 +93,15 @@ impl Store {
         match &config.storage_url {
             Some(url) => Self::open_url(url),
             None => Self::open(&config.storage_dir),
+        }
+    }
+
+    /// The shared database, when the state is kept in one (leases apply there only: a redb file is
+    /// locked by the one process that opened it).
+    pub fn shared(&self) -> Option<&PgStore> {
+        match &self.backend {
+            Backend::Redb(_) => None,
+            Backend::Postgres(s) => Some(s),
         }
     }
 

@@ -45,6 +45,13 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE INDEX ls_blobs_project ON ls_blobs (project_id);
      CREATE INDEX ls_keys_project ON ls_keys (project_id);
      CREATE TABLE ls_history (seq bigserial PRIMARY KEY, json bytea NOT NULL);",
+    // 2: leases. `token` grows on every change of owner (the fencing token); `expires_at` is the
+    // server's clock, so instances never compare their own clocks.
+    "CREATE TABLE ls_leases (
+         name text PRIMARY KEY,
+         owner text NOT NULL,
+         token bigint NOT NULL,
+         expires_at timestamptz NOT NULL);",
 ];
 
 /// Advisory lock key held while migrating ("logsenti" in ASCII).
@@ -61,6 +68,33 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PgStore {
     pool: Pool,
     location: String,
+    /// The lease every write must still hold, once [`PgStore::try_lease`] granted one.
+    fence: parking_lot::Mutex<Option<Fence>>,
+}
+
+/// A lease held: its name, this holder, and the fencing token it was granted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fence {
+    name: String,
+    owner: String,
+    token: i64,
+}
+
+/// What asking for a lease found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseAttempt {
+    /// Held by the caller until the time-to-live passes without a renewal.
+    Granted {
+        /// The fencing token: the same while one holder renews, larger after every change of holder.
+        token: i64,
+    },
+    /// Held by another holder.
+    Held {
+        /// That holder.
+        owner: String,
+        /// Seconds until it expires unless renewed (server clock).
+        expires_in_secs: f64,
+    },
 }
 
 impl PgStore {
@@ -83,7 +117,95 @@ impl PgStore {
             .connection_timeout(CONNECT_TIMEOUT)
             .build(PostgresConnectionManager::new(config, NoTls))
             .map_err(|e| Error::storage(format!("cannot connect to {location}: {e}")))?;
-        Ok(Self { pool, location })
+        Ok(Self {
+            pool,
+            location,
+            fence: parking_lot::Mutex::new(None),
+        })
+    }
+
+    /// Takes or renews the lease `name` for `owner` for `ttl_secs` (server clock). A lease held by
+    /// another owner is granted only once expired, with a larger token. Once granted, every write of
+    /// this store checks, in its own transaction, that the lease still has this owner and token: a
+    /// holder whose lease was taken over has its writes refused ([`Error::LeaseHeld`] naming the new
+    /// owner), never interleaved with the new holder's, and a takeover waits for a write in flight.
+    pub fn try_lease(&self, name: &str, owner: &str, ttl_secs: f64) -> Result<LeaseAttempt> {
+        let mut conn = self.conn()?;
+        let granted = conn.query_opt(
+            "INSERT INTO ls_leases AS l (name, owner, token, expires_at)
+             VALUES ($1, $2, 1, clock_timestamp() + make_interval(secs => $3))
+             ON CONFLICT (name) DO UPDATE SET
+                 owner = EXCLUDED.owner,
+                 token = CASE WHEN l.owner = EXCLUDED.owner THEN l.token ELSE l.token + 1 END,
+                 expires_at = EXCLUDED.expires_at
+             WHERE l.owner = EXCLUDED.owner OR l.expires_at <= clock_timestamp()
+             RETURNING token",
+            &[&name, &owner, &ttl_secs],
+        )?;
+        if let Some(row) = granted {
+            let token: i64 = row.get(0);
+            *self.fence.lock() = Some(Fence {
+                name: name.to_string(),
+                owner: owner.to_string(),
+                token,
+            });
+            return Ok(LeaseAttempt::Granted { token });
+        }
+        holder(&mut *conn, name)
+    }
+
+    /// Extends the lease this store holds by `ttl_secs`, only while it still has this holder and
+    /// token: a lease taken over in between stays lost (renewing must never take it back, since this
+    /// holder's state is then stale). `Err(LeaseHeld)` names who holds it now.
+    pub fn renew_lease(&self, ttl_secs: f64) -> Result<()> {
+        let fence = self
+            .fence
+            .lock()
+            .clone()
+            .ok_or_else(|| Error::storage("no lease to renew"))?;
+        let mut conn = self.conn()?;
+        let renewed = conn.execute(
+            "UPDATE ls_leases SET expires_at = clock_timestamp() + make_interval(secs => $4)
+             WHERE name = $1 AND owner = $2 AND token = $3",
+            &[&fence.name, &fence.owner, &fence.token, &ttl_secs],
+        )?;
+        if renewed == 1 {
+            return Ok(());
+        }
+        Err(lost(holder(&mut *conn, &fence.name)?))
+    }
+
+    /// Lets the lease go (it expires now; the next holder's token is still larger). Writes are no
+    /// longer fenced by it.
+    pub fn release_lease(&self) -> Result<()> {
+        let Some(fence) = self.fence.lock().take() else {
+            return Ok(());
+        };
+        self.conn()?.execute(
+            "UPDATE ls_leases SET expires_at = clock_timestamp()
+             WHERE name = $1 AND owner = $2 AND token = $3",
+            &[&fence.name, &fence.owner, &fence.token],
+        )?;
+        Ok(())
+    }
+
+    /// A transaction that holds the lease this store writes under (if any) until it ends.
+    fn fenced<'c>(&self, conn: &'c mut Connection) -> Result<postgres::Transaction<'c>> {
+        let mut tx = conn.transaction()?;
+        let fence = self.fence.lock().clone();
+        if let Some(fence) = fence {
+            let token: Option<i64> = tx
+                .query_opt(
+                    "SELECT token FROM ls_leases WHERE name = $1 AND owner = $2 FOR SHARE",
+                    &[&fence.name, &fence.owner],
+                )?
+                .map(|r| r.get(0));
+            if token != Some(fence.token) {
+                drop(tx);
+                return Err(lost(holder(&mut *self.conn()?, &fence.name)?));
+            }
+        }
+        Ok(tx)
     }
 
     /// The database, without credentials.
@@ -110,7 +232,7 @@ impl PgStore {
         blobs: &[(&str, Vec<u8>)],
     ) -> Result<()> {
         let mut conn = self.conn()?;
-        let mut tx = conn.transaction()?;
+        let mut tx = self.fenced(&mut conn)?;
         let inserted = tx.execute(
             "INSERT INTO ls_projects (id, json) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
             &[&id, &json],
@@ -134,7 +256,7 @@ impl PgStore {
     /// See [`super::Store::rotate_key`].
     pub fn rotate_key(&self, id: &str, old: &KeyHash, new: &KeyHash, json: &[u8]) -> Result<()> {
         let mut conn = self.conn()?;
-        let mut tx = conn.transaction()?;
+        let mut tx = self.fenced(&mut conn)?;
         tx.execute("DELETE FROM ls_keys WHERE hash = $1", &[&old.0.as_slice()])?;
         tx.execute(
             "INSERT INTO ls_keys (hash, project_id) VALUES ($1, $2)",
@@ -151,7 +273,7 @@ impl PgStore {
     /// See [`super::Store::delete_project`]: the key and blobs go with the project (cascade).
     pub fn delete_project(&self, id: &str, key: &KeyHash) -> Result<()> {
         let mut conn = self.conn()?;
-        let mut tx = conn.transaction()?;
+        let mut tx = self.fenced(&mut conn)?;
         tx.execute("DELETE FROM ls_keys WHERE hash = $1", &[&key.0.as_slice()])?;
         tx.execute("DELETE FROM ls_projects WHERE id = $1", &[&id])?;
         tx.commit()?;
@@ -161,7 +283,7 @@ impl PgStore {
     /// See [`super::Store::commit`].
     pub fn commit(&self, writes: &[Write]) -> Result<()> {
         let mut conn = self.conn()?;
-        let mut tx = conn.transaction()?;
+        let mut tx = self.fenced(&mut conn)?;
         let live = lock_live_projects(&mut tx, writes)?;
         let upsert = tx.prepare(UPSERT_BLOB)?;
         for w in writes {
@@ -230,10 +352,13 @@ impl PgStore {
 
     /// See [`super::Store::append_history`].
     pub fn append_history(&self, json: &[u8]) -> Result<u64> {
-        let row = self.conn()?.query_one(
+        let mut conn = self.conn()?;
+        let mut tx = self.fenced(&mut conn)?;
+        let row = tx.query_one(
             "INSERT INTO ls_history (json) VALUES ($1) RETURNING seq",
             &[&json],
         )?;
+        tx.commit()?;
         let seq: i64 = row.get(0);
         u64::try_from(seq).map_err(|_| Error::storage(format!("negative history number {seq}")))
     }
@@ -245,6 +370,47 @@ impl PgStore {
             .query("SELECT json FROM ls_history ORDER BY seq", &[])?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+}
+
+/// Who holds `name` now: [`LeaseAttempt::Held`], or `Granted` when nobody holds it.
+fn holder(client: &mut impl postgres::GenericClient, name: &str) -> Result<LeaseAttempt> {
+    let row = client.query_opt(
+        "SELECT owner, token, greatest(0, extract(epoch FROM expires_at - clock_timestamp()))::float8
+         FROM ls_leases WHERE name = $1",
+        &[&name],
+    )?;
+    Ok(match row {
+        Some(r) if r.get::<_, f64>(2) > 0.0 => LeaseAttempt::Held {
+            owner: r.get(0),
+            expires_in_secs: r.get(2),
+        },
+        Some(r) => LeaseAttempt::Granted { token: r.get(1) },
+        None => LeaseAttempt::Granted { token: 0 },
+    })
+}
+
+/// The error of a holder that lost its lease, naming who holds it now.
+fn lost(now: LeaseAttempt) -> Error {
+    match now {
+        LeaseAttempt::Held {
+            owner,
+            expires_in_secs,
+        } => Error::LeaseHeld {
+            owner: public_owner(&owner).to_string(),
+            expires_in_secs,
+        },
+        LeaseAttempt::Granted { .. } => Error::LeaseHeld {
+            owner: "nobody now (it was taken over, then lapsed)".into(),
+            expires_in_secs: 0.0,
+        },
+    }
+}
+
+/// The part of a lease owner a router can use: `instance#nonce` names the instance.
+pub fn public_owner(owner: &str) -> &str {
+    owner
+        .split_once('#')
+        .map_or(owner, |(instance, _)| instance)
 }
 
 const UPSERT_BLOB: &str = "INSERT INTO ls_blobs (name, project_id, bytes) VALUES ($1, $2, $3)

@@ -145,6 +145,7 @@ int main(int argc, char **argv) {
     CHECK(strcmp(ls_status_name(LS_STATUS_INVALID_API_KEY), "INVALID_API_KEY") == 0);
     CHECK(strcmp(ls_status_name(LS_STATUS_STORAGE_ERROR), "STORAGE_ERROR") == 0);
     CHECK(strcmp(ls_status_name(LS_STATUS_BUFFER_TOO_SMALL), "BUFFER_TOO_SMALL") == 0);
+    CHECK(strcmp(ls_status_name(LS_STATUS_LEASE_HELD), "LEASE_HELD") == 0);
     CHECK(strcmp(ls_status_name(-1), "UNKNOWN") == 0);
     CHECK(strcmp(ls_status_name(1000), "UNKNOWN") == 0);
 
