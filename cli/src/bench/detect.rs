@@ -132,7 +132,7 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -181,7 +181,7 @@ fn latencies(det: &TenantDetector, key: &str, lines: &[String]) -> Result<Vec<f6
     Ok(v)
 }
 
-fn trained_project(
+pub(super) fn trained_project(
     det: &TenantDetector,
     name: &str,
     lines: &[String],

@@ -7,6 +7,7 @@ mod detect;
 mod parse;
 mod peer;
 mod python;
+mod storage;
 
 /// Arguments of `bench`.
 #[derive(Args)]
@@ -21,6 +22,9 @@ enum BenchCommand {
     Parse(parse::ParseBenchArgs),
     /// Detection throughput, latency, scaling, isolation, cold load and memory, side by side in one run.
     Detect(detect::DetectBenchArgs),
+    /// The embedded redb store against a shared PostgreSQL database: detect_batch throughput and
+    /// cold loads of students, side by side in one run.
+    Storage(storage::StorageBenchArgs),
 }
 
 /// Runs `bench`.
@@ -28,5 +32,6 @@ pub fn run(args: BenchArgs) -> Result<(), Error> {
     match args.command {
         BenchCommand::Parse(args) => parse::run(args),
         BenchCommand::Detect(args) => detect::run(args),
+        BenchCommand::Storage(args) => storage::run(args),
     }
 }

@@ -126,6 +126,8 @@ fn run(
 ) -> Result<PretrainReport> {
     let mut scratch_config = config.clone();
     scratch_config.storage_dir = scratch.to_path_buf();
+    // The scratch store is always a private redb file, even for a detector kept in PostgreSQL.
+    scratch_config.storage_url = None;
     scratch_config.model_dir = None;
     // No file reaches it: projects only collect, nothing trains before the teacher update.
     scratch_config.warmup_threshold = MAX_WARMUP_THRESHOLD;
