@@ -75,6 +75,9 @@ echo "== tsc --strict: index.d.ts types a use of the whole API"
 echo "== node --test node/__test__"
 (cd node && node --test __test__/)
 
+echo "== node --test node/__test_pg__ (a throwaway PostgreSQL: scripts/test-postgres.sh)"
+scripts/test-postgres.sh -- sh -c 'cd node && node --test __test_pg__/'
+
 echo "== examples/node: npm install, tests (middleware, pino transport), quick start, middleware demo"
 (cd examples/node && npm install --no-audit --no-fund --loglevel=error)
 (cd examples/node && node --test __test__/)
