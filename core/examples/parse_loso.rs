@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use logsentinel::parse::eval::{read_truth, score_predictions, system_dirs};
-use logsentinel::parse::{HeaderParser, MinerConfig, TemplateMiner};
+use logsentinel::parse::{HeaderParser, MinerConfig, ProtectedWords, TemplateMiner};
 use logsentinel::Error;
 
 /// One system's message contents and ground truth.
@@ -89,7 +89,7 @@ fn knobs() -> Vec<(&'static str, Vec<(String, MinerConfig)>)> {
         (
             "none".to_string(),
             MinerConfig {
-                protected_tokens: Vec::new(),
+                protected_tokens: ProtectedWords::none(),
                 ..base.clone()
             },
         ),

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logsentinel::parse::{MinerConfig, TemplateMiner};
+use logsentinel::parse::{MinerConfig, ProtectedWords, TemplateMiner};
 
 fn debug() -> bool {
     static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -29,9 +29,13 @@ fuzz_target!(|data: &[u8]| {
     config.protect_uppercase = settings[0] & 0x40 != 0;
     if settings[0] & 0x80 != 0 {
         // Odd protected words: empty, spaces, non-ASCII, wildcards.
-        config
-            .protected_tokens
-            .extend(["", "  ", "<*>", "ÉTAT", "blk_"].map(String::from));
+        config.protected_tokens = ProtectedWords::new(
+            config
+                .protected_tokens
+                .iter()
+                .map(String::as_str)
+                .chain(["", "  ", "<*>", "ÉTAT", "blk_"]),
+        );
     }
     let max_templates = config.max_templates;
     let text = String::from_utf8_lossy(body);

@@ -19,4 +19,6 @@ pub use format::{
     detect_format, Header, HeaderCounts, HeaderParser, HeaderRef, HttpRequest, LogFormat,
 };
 pub use format_string::{preset_format_string, FormatString};
-pub use miner::{LineMatch, MinerConfig, MinerStats, TemplateInfo, TemplateMatch, TemplateMiner};
+pub use miner::{
+    LineMatch, MinerConfig, MinerStats, ProtectedWords, TemplateInfo, TemplateMatch, TemplateMiner,
+};
