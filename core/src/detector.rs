@@ -163,12 +163,10 @@ impl TenantDetector {
         let (core, view, meta) =
             TeacherCore::load(&store, &config, &device, &vocab, now, pretrained)?;
         let mut projects = HashMap::new();
-        for (id, json) in store.projects()? {
+        for (id, json, miner) in store.projects_with_blob("miner")? {
             let record: ProjectRecord = serde_json::from_slice(&json)?;
-            let miner: Option<TemplateMiner> = store
-                .blob(&project_blob(&id, "miner"))?
-                .map(|b| serde_json::from_slice(&b))
-                .transpose()?;
+            let miner: Option<TemplateMiner> =
+                miner.map(|b| serde_json::from_slice(&b)).transpose()?;
             // Samples stay in storage until the project is fed (thousands of idle projects open fast
             // and small).
             let state = ProjectState::new(record, miner, None, &config)?;

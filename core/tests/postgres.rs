@@ -84,6 +84,16 @@ fn projects_keys_blobs_and_history_are_shared_by_instances_and_deletes_cascade()
     assert_eq!(b.keys().unwrap(), vec![(key, "p1".to_string())]);
     assert_eq!(b.blob("p1/miner").unwrap(), Some(vec![1, 2, 3]));
     assert_eq!(b.blob("ghost/miner").unwrap(), None);
+    // What a detector reads at open, in one query: each record with its miner, if any.
+    a.create_project("p2", b"{}", &hash_key("sk-p2")).unwrap();
+    assert_eq!(
+        b.projects_with_blob("miner").unwrap(),
+        vec![
+            ("p1".into(), b"{\"v\":2}".to_vec(), Some(vec![1, 2, 3])),
+            ("p2".into(), b"{}".to_vec(), None),
+        ]
+    );
+    a.delete_project("p2", &hash_key("sk-p2")).unwrap();
     assert_eq!(a.append_history(b"{\"a\":1}").unwrap(), 1);
     assert_eq!(b.append_history(b"{\"a\":2}").unwrap(), 2);
     assert_eq!(

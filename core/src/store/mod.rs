@@ -52,6 +52,9 @@ pub enum Write {
     },
 }
 
+/// A project id, its record (JSON bytes) and one of its blobs, if present.
+pub type ProjectRow = (String, Vec<u8>, Option<Vec<u8>>);
+
 /// The detector's storage, on whichever backend the configuration names.
 pub struct Store {
     backend: Backend,
@@ -152,6 +155,12 @@ impl Store {
     /// Every project record, as JSON bytes, ordered by id.
     pub fn projects(&self) -> Result<Vec<(String, Vec<u8>)>> {
         dispatch!(self, s => s.projects())
+    }
+
+    /// Every project record with its blob `part` (`"{id}/{part}"`, when present), ordered by id: what
+    /// a detector reads at open, in one pass.
+    pub fn projects_with_blob(&self, part: &str) -> Result<Vec<ProjectRow>> {
+        dispatch!(self, s => s.projects_with_blob(part))
     }
 
     /// Every key hash with its project id.
@@ -263,6 +272,16 @@ mod tests {
         assert_eq!(s.keys().unwrap()[0].1, "p1");
         assert_eq!(s.blob("p1/miner").unwrap(), Some(vec![1, 2, 3]));
         assert_eq!(s.blob("ghost/miner").unwrap(), None);
+        s.create_project("p2", b"{\"b\":2}", &hash_key("sk-other"))
+            .unwrap();
+        assert_eq!(
+            s.projects_with_blob("miner").unwrap(),
+            vec![
+                ("p1".to_string(), b"{}".to_vec(), Some(vec![1, 2, 3])),
+                ("p2".to_string(), b"{\"b\":2}".to_vec(), None),
+            ]
+        );
+        s.delete_project("p2", &hash_key("sk-other")).unwrap();
         assert_eq!(s.history().unwrap().len(), 1);
         s.delete_project("p1", &key).unwrap();
         assert!(s.projects().unwrap().is_empty());

@@ -20,7 +20,7 @@ use std::time::Duration;
 use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::{project_blob, project_of_blob, Write};
+use super::{project_blob, project_of_blob, ProjectRow, Write};
 use crate::error::{Error, Result};
 use crate::tenant::keys::KeyHash;
 
@@ -317,6 +317,21 @@ impl PgStore {
             .conn()?
             .query("SELECT id, json FROM ls_projects ORDER BY id", &[])?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// See [`super::Store::projects_with_blob`]: one query (a join on the blobs' primary key), where
+    /// a read per project cost a round trip each (100,000 projects: 20 s at open).
+    pub fn projects_with_blob(&self, part: &str) -> Result<Vec<ProjectRow>> {
+        let suffix = format!("/{part}");
+        let rows = self.conn()?.query(
+            "SELECT p.id, p.json, b.bytes FROM ls_projects p \
+             LEFT JOIN ls_blobs b ON b.name = p.id || $1 ORDER BY p.id",
+            &[&suffix],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// See [`super::Store::keys`].

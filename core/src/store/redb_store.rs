@@ -4,7 +4,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{project_blob, project_of_blob, Write};
+use super::{project_blob, project_of_blob, ProjectRow, Write};
 use crate::error::{Error, Result};
 use crate::tenant::keys::KeyHash;
 
@@ -156,6 +156,23 @@ impl RedbStore {
         for row in table.iter()? {
             let (k, v) = row?;
             out.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// See [`super::Store::projects_with_blob`]: one read transaction for all.
+    pub fn projects_with_blob(&self, part: &str) -> Result<Vec<ProjectRow>> {
+        let tx = self.db.begin_read()?;
+        let projects = tx.open_table(PROJECTS)?;
+        let blobs = tx.open_table(BLOBS)?;
+        let mut out = Vec::new();
+        for row in projects.iter()? {
+            let (k, v) = row?;
+            let id = k.value().to_string();
+            let blob = blobs
+                .get(project_blob(&id, part).as_str())?
+                .map(|b| b.value().to_vec());
+            out.push((id, v.value().to_vec(), blob));
         }
         Ok(out)
     }
