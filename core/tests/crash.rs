@@ -13,8 +13,13 @@
 //!   not sent;
 //! - a training interrupted by the kill is redone: `wait_for_training` completes with a student.
 //!
+//! The same run on a shared PostgreSQL database (issue 24), `kill_nine_at_random_points_on_postgres`:
+//! the killed child holds the database's lease, so the parent is the second instance that takes it
+//! over once it expires (TTL 1 s), and the handover time is reported.
+//!
 //! Run (release, as `scripts/test-reliability.sh` does):
 //! `cargo test --release -p logsentinel --test crash -- --ignored --nocapture`
+//! (`scripts/test-postgres.sh -- cargo test ...` for the PostgreSQL run).
 //! `LOGSENTINEL_CRASH_KILLS` (default 50) and `LOGSENTINEL_CRASH_SEED` change the run.
 #![allow(clippy::unwrap_used)]
 
@@ -54,11 +59,35 @@ fn hdfs() -> Vec<String> {
     fixture("../tests/fixtures/hdfs/hdfs_dev_20k.log")
 }
 
-fn config(dir: &Path) -> Config {
-    let mut c = Config::with_storage_dir(dir).tiny_models();
+/// Lease time-to-live on PostgreSQL: the longest a killed child keeps the parent waiting.
+const LEASE_TTL_SECS: f64 = 1.0;
+
+/// The configuration of child and parent: the storage under `root`, or the PostgreSQL database whose
+/// URL the parent wrote to `root/storage_url`.
+fn config(root: &Path) -> Config {
+    let mut c = Config::with_storage_dir(root.join("storage")).tiny_models();
+    if let Ok(url) = std::fs::read_to_string(root.join("storage_url")) {
+        c.storage_url = Some(url);
+        c.lease_ttl_secs = LEASE_TTL_SECS;
+        // Both wait for the other's lease: the parent for the killed child's to expire.
+        c.lease_wait_secs = f64::INFINITY;
+    }
     c.training_threads = 1;
     c.commit_every_logs = COMMIT_EVERY;
     c
+}
+
+/// A new, empty database on the server `scripts/test-postgres.sh` started; its URL.
+fn fresh_postgres_database() -> String {
+    let dir = std::env::var("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR")
+        .expect("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR: run this through scripts/test-postgres.sh");
+    let admin = format!("postgres://postgres@localhost/postgres?host={dir}");
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+    let name = format!("ls_crash_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    format!("postgres://postgres@localhost/{name}?host={dir}")
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -247,14 +276,13 @@ fn crash_child() {
 }
 
 fn child_main(root: &Path, seed: u64) {
-    let storage = root.join("storage");
     let journal_path = root.join("journal");
     let mut state = State::replay(&journal_path);
     let mut journal = Journal::open(&journal_path);
     let hdfs = hdfs();
     let other = fixture("tests/fixtures/loghub/Zookeeper/Zookeeper_2k.log");
     let clock = Arc::new(ManualClock::new(T0));
-    let det = TenantDetector::open_with_clock(config(&storage), clock.clone()).unwrap();
+    let det = TenantDetector::open_with_clock(config(root), clock.clone()).unwrap();
     let mut rng = SplitMix64::new(seed);
     let mut teacher_job: Option<JobHandle> = None;
     let mut step: u64 = 0;
@@ -412,9 +440,40 @@ struct Stats {
     last_records: BTreeMap<String, usize>,
 }
 
+/// Opens after each kill, in ms (on PostgreSQL: the handover, the wait for the killed child's lease
+/// included).
+#[derive(Debug, Default)]
+struct Opens(Vec<u128>);
+
+impl Opens {
+    fn summary(&mut self) -> String {
+        self.0.sort_unstable();
+        let at = |q: f64| self.0[((self.0.len() - 1) as f64 * q).round() as usize];
+        if self.0.is_empty() {
+            return "no opens".into();
+        }
+        format!("opens after a kill: p50 {} ms, max {} ms", at(0.5), at(1.0))
+    }
+}
+
 #[test]
 #[ignore = "slow (a minute in release): run by scripts/test-reliability.sh"]
 fn kill_nine_at_random_points() {
+    let root = tempfile::tempdir().unwrap();
+    kill_and_verify(root.path());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL and release: scripts/test-postgres.sh -- cargo test --release ..."]
+fn kill_nine_at_random_points_on_postgres() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("storage_url"), fresh_postgres_database()).unwrap();
+    kill_and_verify(root.path());
+}
+
+/// Kills a child working on the storage of `root` at random points and verifies the storage after
+/// each kill.
+fn kill_and_verify(root: &Path) {
     let kills: usize = std::env::var("LOGSENTINEL_CRASH_KILLS")
         .ok()
         .map(|v| v.parse().unwrap())
@@ -423,20 +482,20 @@ fn kill_nine_at_random_points() {
         .ok()
         .map(|v| v.parse().unwrap())
         .unwrap_or(0x5EED_C4A5);
-    let root = tempfile::tempdir().unwrap();
     let mut rng = SplitMix64::new(seed);
     let mut stats = Stats::default();
+    let mut opens = Opens::default();
     let exe = std::env::current_exe().unwrap();
     let started = Instant::now();
     for round in 0..kills {
         // Alive between 0.05 s and 1.5 s: kills land while opening, ingesting, committing, training and
         // updating the teacher.
         let alive = Duration::from_millis(50 + rng.below(1_450) as u64);
-        let stderr_path = root.path().join("child.stderr");
+        let stderr_path = root.join("child.stderr");
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--ignored", "--nocapture"])
             .args(["--test-threads", "1"])
-            .env(CHILD_DIR, root.path())
+            .env(CHILD_DIR, root)
             .env(CHILD_SEED, rng.next_u64().to_string())
             .stdout(Stdio::null())
             .stderr(File::create(&stderr_path).unwrap())
@@ -458,7 +517,7 @@ fn kill_nine_at_random_points() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         stats.kills += 1;
-        let journal = root.path().join("journal");
+        let journal = root.join("journal");
         let text = std::fs::read_to_string(&journal).unwrap_or_default();
         let last = text
             .lines()
@@ -467,12 +526,13 @@ fn kill_nine_at_random_points() {
             .unwrap_or("(nothing)")
             .to_string();
         *stats.last_records.entry(last).or_default() += 1;
-        verify(root.path(), &mut stats, round);
+        verify(root, &mut stats, &mut opens, round);
     }
     eprintln!(
-        "crash: {} kills survived in {:.0} s (seed {seed}): {stats:?}",
+        "crash: {} kills survived in {:.0} s (seed {seed}), {}: {stats:?}",
         stats.kills,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        opens.summary()
     );
     assert!(
         stats.projects_created >= 4,
@@ -490,17 +550,17 @@ fn kill_nine_at_random_points() {
 
 /// Opens the storage after a kill and checks it against the journal; then records what it fixed up
 /// (counts lost within the window, redone trainings) so the next child goes on from there.
-fn verify(root: &Path, stats: &mut Stats, round: usize) {
-    let storage = root.join("storage");
+fn verify(root: &Path, stats: &mut Stats, opens: &mut Opens, round: usize) {
     let journal_path = root.join("journal");
     let state = State::replay(&journal_path);
     let mut journal = Journal::open(&journal_path);
     stats.projects_created = state.created;
     let clock = Arc::new(ManualClock::new(T0));
     let t = Instant::now();
-    let det = TenantDetector::open_with_clock(config(&storage), clock.clone())
+    let det = TenantDetector::open_with_clock(config(root), clock.clone())
         .unwrap_or_else(|e| panic!("round {round}: storage does not open after the kill: {e}"));
     stats.max_open_ms = stats.max_open_ms.max(t.elapsed().as_millis());
+    opens.0.push(t.elapsed().as_millis());
     let ctx = |what: &str| format!("round {round}: {what}");
 
     // Projects: every acknowledged one is there, deleted ones are gone, at most one unacknowledged.
@@ -677,7 +737,7 @@ fn verify(root: &Path, stats: &mut Stats, round: usize) {
 
     // Below the API: a stored student's metadata is the one its record names (one transaction wrote
     // both), and nothing of a deleted project is left.
-    let store = Store::open(&storage).unwrap();
+    let store = Store::open_config(&config(root)).unwrap();
     for (id, trained) in student_checks {
         let meta: StudentMeta = decode(
             &store
