@@ -82,24 +82,7 @@ fn replay_keeps_a_project_in_postgres_and_a_second_process_continues_it() {
     let url = fresh_database();
     let first = sample(dir.path(), "first.log", 0..3000);
     let second = sample(dir.path(), "second.log", 3000..3500);
-    let replay = |file: &str| {
-        run(
-            &[
-                "replay",
-                file,
-                "--format",
-                "hdfs",
-                "--warmup",
-                "1000",
-                "--storage",
-                &url,
-                "--project",
-                "hdfs",
-                "--quiet",
-            ],
-            true,
-        )
-    };
+    let replay = |file: &str| run(&replay_args(file, &url), true);
 
     let (summary, log) = replay(&first);
     let took_over = took_over_at(&summary);
@@ -132,21 +115,26 @@ fn lease_taken_in(stderr: &str) -> f64 {
 }
 
 /// `logsentinel replay FILE` into the database with a short lease, stderr piped.
+/// `replay` of an HDFS file into the project `hdfs` of the database at `url` (warmup 1,000, quiet).
+fn replay_args<'a>(file: &'a str, url: &'a str) -> [&'a str; 11] {
+    [
+        "replay",
+        file,
+        "--format",
+        "hdfs",
+        "--warmup",
+        "1000",
+        "--storage",
+        url,
+        "--project",
+        "hdfs",
+        "--quiet",
+    ]
+}
+
 fn spawn_replay(file: &str, url: &str, ttl: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_logsentinel"))
-        .args([
-            "replay",
-            file,
-            "--format",
-            "hdfs",
-            "--warmup",
-            "1000",
-            "--storage",
-            url,
-            "--project",
-            "hdfs",
-            "--quiet",
-        ])
+        .args(replay_args(file, url))
         .env("LOGSENTINEL_MODEL_SIZE", "tiny")
         .env("LOGSENTINEL_LEASE_TTL_SECS", ttl)
         .env_remove("STORAGE_URL")

@@ -120,7 +120,7 @@ fn child_main(args: &DetectBenchArgs, kind: &str, dir: &std::path::Path) -> Resu
     }
 }
 
-fn rss_kib() -> u64 {
+pub(super) fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -1,6 +1,7 @@
 //! `logsentinel bench storage --storage-url postgres://...`: the embedded redb store and a shared
 //! PostgreSQL database side by side in one run: active-phase `detect_batch` throughput (group commits
-//! included) and the cold load of students by a fresh instance.
+//! included) and the cold load of students by a fresh instance; with `--scale-projects`, the memory of
+//! one instance serving a large population (issue 24: 100,000 projects, 1,000 loaded students).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -35,6 +36,21 @@ pub struct StorageBenchArgs {
     /// Tiny models (a quick smoke run; figures are not the product's).
     #[arg(long)]
     tiny: bool,
+    /// Projects of the scale run on each backend (0 skips it): `--scale-students` of them forks of
+    /// the trained project, the others new; a fresh process then opens the storage and loads every
+    /// student.
+    #[arg(long, default_value_t = 0)]
+    scale_projects: usize,
+    /// Projects of the scale run whose student is loaded.
+    #[arg(long, default_value_t = 1_000)]
+    scale_students: usize,
+    /// Internal: in this fresh process, open `--child-storage` and load the student of every project
+    /// named by this prefix; prints one JSON line.
+    #[arg(long, hide = true, requires = "child_storage")]
+    child_load: Option<String>,
+    /// Internal: storage (directory or URL) of `--child-load`.
+    #[arg(long, hide = true)]
+    child_storage: Option<PathBuf>,
 }
 
 /// One backend under measurement.
@@ -47,6 +63,9 @@ struct Backend {
 
 /// Runs the benchmark and prints its table.
 pub fn run(args: StorageBenchArgs) -> Result<(), Error> {
+    if let (Some(prefix), Some(storage)) = (&args.child_load, &args.child_storage) {
+        return child_load(prefix, storage, &args.file, args.tiny);
+    }
     let url = args
         .storage_url
         .clone()
@@ -105,6 +124,7 @@ pub fn run(args: StorageBenchArgs) -> Result<(), Error> {
     }
     let mut loads = Vec::new();
     let mut rates = Vec::new();
+    let configs: Vec<Config> = backends.iter().map(|b| b.config.clone()).collect();
     for mut b in backends {
         b.rates.sort_by(f64::total_cmp);
         rates.push(b.rates[b.rates.len() / 2]);
@@ -133,6 +153,9 @@ pub fn run(args: StorageBenchArgs) -> Result<(), Error> {
             percentile(&loads[1], q),
             percentile(&loads[1], q) / percentile(&loads[0], q).max(1e-9)
         );
+    }
+    if args.scale_projects > 0 {
+        scale_table(&args, &configs, &name)?;
     }
     Ok(())
 }
@@ -167,4 +190,204 @@ fn cold_loads(b: Backend, name: &str, students: usize, line: &str) -> Result<Vec
     det.close()?;
     loads.sort_by(f64::total_cmp);
     Ok(loads)
+}
+
+/// What `--child-load` measured in its fresh process.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ScaleLoad {
+    projects: usize,
+    students: usize,
+    open_secs: f64,
+    rss_before_open_mib: f64,
+    rss_after_open_mib: f64,
+    rss_mib: f64,
+    loads_ms: Vec<f64>,
+}
+
+/// Grows each backend's storage to `--scale-projects` projects (`--scale-students` of them forks of
+/// the trained project, whose students `cold_loads` already forked in part), then has a fresh
+/// process per backend open it and load every student: RSS and cold loads, side by side.
+fn scale_table(args: &StorageBenchArgs, configs: &[Config], name: &str) -> Result<(), Error> {
+    let students = args.scale_students.min(args.scale_projects).max(1);
+    let mut rows = Vec::new();
+    for config in configs {
+        let det = TenantDetector::open(config.clone())?;
+        let source = det
+            .list_projects()?
+            .into_iter()
+            .find(|p| p.project_name == name)
+            .ok_or_else(|| Error::model("the trained benchmark project is gone"))?
+            .project_id;
+        let t = Instant::now();
+        for i in args.students.max(1)..students {
+            det.fork_project(&source, &format!("{name}-student-{i}"))?;
+        }
+        let fresh = args.scale_projects - students;
+        for i in 0..fresh {
+            det.create_project(
+                logsentinel::NewProject::named(format!("{name}-idle-{i}"))
+                    .format(logsentinel::LogFormat::Hdfs),
+            )?;
+            if (i + 1) % 10_000 == 0 {
+                eprintln!(
+                    "bench storage: {}: {} of {fresh} new projects in {:.0} s",
+                    backend_label(config),
+                    i + 1,
+                    t.elapsed().as_secs_f64()
+                );
+            }
+        }
+        let written = t.elapsed().as_secs_f64();
+        det.close()?;
+        drop(det);
+        let storage = match &config.storage_url {
+            Some(url) => PathBuf::from(url),
+            None => config.storage_dir.clone(),
+        };
+        let load = run_child_load(name, &storage, &args.file, args.tiny)?;
+        eprintln!(
+            "bench storage: {}: {} projects written in {written:.0} s, opened in {:.1} s",
+            backend_label(config),
+            load.projects,
+            load.open_secs
+        );
+        rows.push(load);
+    }
+    println!(
+        "\n| one fresh instance, {} projects in storage, {} students loaded | redb | PostgreSQL | PostgreSQL / redb |",
+        rows[0].projects, rows[0].students
+    );
+    println!("|---|---|---|---|");
+    let ratio_row = |label: &str, a: f64, b: f64, unit: &str| {
+        println!(
+            "| {label} | {a:.1} {unit} | {b:.1} {unit} | {:.3} |",
+            b / a.max(1e-9)
+        );
+    };
+    ratio_row(
+        "open (every project record read)",
+        rows[0].open_secs,
+        rows[1].open_secs,
+        "s",
+    );
+    ratio_row(
+        "RSS after open, over the process before",
+        rows[0].rss_after_open_mib - rows[0].rss_before_open_mib,
+        rows[1].rss_after_open_mib - rows[1].rss_before_open_mib,
+        "MiB",
+    );
+    ratio_row(
+        "RSS with every student loaded",
+        rows[0].rss_mib,
+        rows[1].rss_mib,
+        "MiB",
+    );
+    for (q, label) in [(0.5, "p50"), (0.99, "p99")] {
+        ratio_row(
+            &format!("cold load of a student, first detect: {label}"),
+            percentile(&rows[0].loads_ms, q),
+            percentile(&rows[1].loads_ms, q),
+            "ms",
+        );
+    }
+    Ok(())
+}
+
+fn backend_label(config: &Config) -> &'static str {
+    if config.storage_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "redb"
+    }
+}
+
+/// Runs `bench storage --child-load PREFIX --child-storage STORAGE` as a new process of this
+/// executable, whose heap holds nothing of this one's, and reads its JSON line.
+fn run_child_load(
+    prefix: &str,
+    storage: &std::path::Path,
+    file: &std::path::Path,
+    tiny: bool,
+) -> Result<ScaleLoad, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::storage(e.to_string()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "bench",
+        "storage",
+        "--child-load",
+        prefix,
+        "--child-storage",
+    ])
+    .arg(storage)
+    .arg("--file")
+    .arg(file)
+    .stderr(std::process::Stdio::inherit());
+    if tiny {
+        cmd.arg("--tiny");
+    }
+    let out = cmd.output().map_err(|e| Error::storage(e.to_string()))?;
+    if !out.status.success() {
+        return Err(Error::model(format!(
+            "bench child `--child-load` failed: {}",
+            out.status
+        )));
+    }
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    Ok(serde_json::from_str(&last)?)
+}
+
+/// `--child-load`: opens the storage and loads the student of the project named `prefix` and of
+/// every project named `{prefix}-student-*` by a first detect of the file's first line.
+fn child_load(
+    prefix: &str,
+    storage: &std::path::Path,
+    file: &std::path::Path,
+    tiny: bool,
+) -> Result<(), Error> {
+    let lines = crate::read_lines(file)?;
+    let line = lines
+        .first()
+        .ok_or_else(|| Error::invalid_input("empty file"))?;
+    let mut config = Config::default();
+    if tiny {
+        config = config.tiny_models();
+    }
+    crate::set_storage(&mut config, storage);
+    let rss_before_open_mib = super::detect::rss_kib() as f64 / 1024.0;
+    let t = Instant::now();
+    let det = TenantDetector::open(config)?;
+    let open_secs = t.elapsed().as_secs_f64();
+    let rss_after_open_mib = super::detect::rss_kib() as f64 / 1024.0;
+    let students = format!("{prefix}-student-");
+    let ids: Vec<String> = det
+        .list_projects()?
+        .into_iter()
+        .filter(|p| p.project_name == prefix || p.project_name.starts_with(&students))
+        .map(|p| p.project_id)
+        .collect();
+    let mut loads_ms = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let key = det.rotate_key_by_id(id)?;
+        let t = Instant::now();
+        det.detect(&key, LogRecord::new(line))?;
+        loads_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    loads_ms.sort_by(f64::total_cmp);
+    let h = det.health()?;
+    let load = ScaleLoad {
+        projects: h.total_projects,
+        students: h.active_student_models,
+        open_secs,
+        rss_before_open_mib,
+        rss_after_open_mib,
+        rss_mib: super::detect::rss_kib() as f64 / 1024.0,
+        loads_ms,
+    };
+    det.close()?;
+    println!("{}", serde_json::to_string(&load)?);
+    Ok(())
 }
