@@ -39,7 +39,8 @@ fn run(args: &[&str], success: bool) -> (String, String) {
 fn fresh_database() -> String {
     let dir = std::env::var("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR")
         .expect("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR: run these through scripts/test-postgres.sh");
-    let admin = format!("postgres://postgres@localhost/postgres?host={dir}");
+    let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap_or_else(|_| "5432".into());
+    let admin = format!("postgres://postgres@localhost:{port}/postgres?host={dir}");
     let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -51,7 +52,7 @@ fn fresh_database() -> String {
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap();
-    format!("postgres://postgres@localhost/{name}?host={dir}")
+    format!("postgres://postgres@localhost:{port}/{name}?host={dir}")
 }
 
 fn sample(dir: &Path, name: &str, lines: std::ops::Range<usize>) -> String {

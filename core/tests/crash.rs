@@ -81,13 +81,14 @@ fn config(root: &Path) -> Config {
 fn fresh_postgres_database() -> String {
     let dir = std::env::var("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR")
         .expect("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR: run this through scripts/test-postgres.sh");
-    let admin = format!("postgres://postgres@localhost/postgres?host={dir}");
+    let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap_or_else(|_| "5432".into());
+    let admin = format!("postgres://postgres@localhost:{port}/postgres?host={dir}");
     let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
     let name = format!("ls_crash_{}", uuid::Uuid::new_v4().simple());
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap();
-    format!("postgres://postgres@localhost/{name}?host={dir}")
+    format!("postgres://postgres@localhost:{port}/{name}?host={dir}")
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -25,13 +25,29 @@ fn socket_dir() -> String {
 /// A new, empty database on the test server; its URL.
 fn fresh_database() -> String {
     let dir = socket_dir();
-    let admin = format!("postgres://postgres@localhost/postgres?host={dir}");
+    let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap_or_else(|_| "5432".into());
+    let admin = format!("postgres://postgres@localhost:{port}/postgres?host={dir}");
     let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
     let name = format!("ls_{}", uuid::Uuid::new_v4().simple());
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap();
-    format!("postgres://postgres@localhost/{name}?host={dir}")
+    format!("postgres://postgres@localhost:{port}/{name}?host={dir}")
+}
+
+/// A new database reached over TCP with TLS (the server of `scripts/test-postgres.sh` listens on
+/// 127.0.0.1 with a certificate for `localhost` from a throwaway CA): the database's name, the port
+/// and the CA file.
+fn tls_database() -> (String, String, String) {
+    let url = fresh_database();
+    let name = url
+        .split_once('?')
+        .and_then(|(head, _)| head.rsplit_once('/'))
+        .map(|(_, name)| name.to_string())
+        .unwrap();
+    let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap();
+    let ca = std::env::var("LOGSENTINEL_TEST_POSTGRES_CA").unwrap();
+    (name, port, ca)
 }
 
 fn sql(url: &str) -> postgres::Client {
@@ -391,4 +407,75 @@ fn a_holder_paused_past_its_lease_has_every_late_write_refused() {
     let c = TenantDetector::open(instance(&url, "pod-c", 0.0)).unwrap();
     assert_eq!(c.status(&key).unwrap().log_count, 200);
     assert_eq!(c.list_projects().unwrap().len(), 1);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-postgres.sh"]
+fn tls_is_used_when_the_url_asks_for_it_and_the_server_certificate_is_checked() {
+    let (name, port, ca) = tls_database();
+    let url = |host: &str, query: &str| format!("postgres://postgres@{host}:{port}/{name}?{query}");
+    // Connections of this database the server sees encrypted.
+    let encrypted = || -> (i64, i64) {
+        let row = sql(&fresh_admin_url())
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+                 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = $1 AND a.client_addr IS NOT NULL",
+                &[&name],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+
+    // verify-full: the test CA signed the certificate and it names localhost.
+    let full = url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    );
+    let det = TenantDetector::open(tiny(|c| c.storage_url = Some(full))).unwrap();
+    let p = det.create_project(NewProject::named("over tls")).unwrap();
+    det.detect(&p.api_key, LogRecord::new("a line over TLS"))
+        .unwrap();
+    let (tls, plain) = encrypted();
+    assert!(tls >= 1 && plain == 0, "tls {tls}, plain {plain}");
+    det.close().unwrap();
+    drop(det);
+
+    // require: encrypted, the certificate not checked. verify-ca: the chain is checked, the name is
+    // not (the certificate names localhost, the URL 127.0.0.1).
+    for query in [
+        "sslmode=require".to_string(),
+        format!("sslmode=verify-ca&sslrootcert={ca}"),
+    ] {
+        let store = Store::open_url(&url("127.0.0.1", &query)).unwrap();
+        assert_eq!(store.projects().unwrap().len(), 1, "{query}");
+    }
+
+    // Checks that fail: a name the certificate does not hold, roots that did not sign it.
+    for (host, query) in [
+        ("127.0.0.1", format!("sslmode=verify-full&sslrootcert={ca}")),
+        (
+            "localhost",
+            "sslmode=verify-full&sslrootcert=system".to_string(),
+        ),
+    ] {
+        let err = Store::open_url(&url(host, &query)).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::Storage, "{query}: {err}");
+        assert!(err.to_string().contains("certificate"), "{query}: {err}");
+    }
+
+    // Without sslmode (or prefer), no TLS, as before.
+    let store = Store::open_url(&url("localhost", "sslmode=prefer")).unwrap();
+    assert_eq!(store.projects().unwrap().len(), 1);
+    let (_, plain) = encrypted();
+    assert!(plain >= 1, "an unencrypted connection was made");
+}
+
+/// The maintenance database over the Unix socket.
+fn fresh_admin_url() -> String {
+    let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap_or_else(|_| "5432".into());
+    format!(
+        "postgres://postgres@localhost:{port}/postgres?host={}",
+        socket_dir()
+    )
 }

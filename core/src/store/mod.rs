@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::tenant::keys::KeyHash;
 
 pub mod lease;
+pub mod pg_tls;
 pub mod postgres_store;
 pub mod redb_store;
 

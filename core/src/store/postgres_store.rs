@@ -17,15 +17,16 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::pg_tls::{self, TlsSettings};
 use super::{project_blob, project_of_blob, ProjectRow, Write};
 use crate::error::{Error, Result};
 use crate::tenant::keys::KeyHash;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-type Connection = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+type Connection = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// The schema, one entry per version: entry `i` takes a database from version `i` to `i + 1`.
 /// Entries are never edited once released; a change is a new entry.
@@ -101,10 +102,11 @@ impl PgStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`, or with `?host=/socket/dir`
     /// for a Unix socket), then creates or migrates the schema.
     pub fn open(url: &str) -> Result<Self> {
-        let config = parse_url(url)?;
+        let (config, tls) = parse_url(url)?;
         let location = describe(&config);
+        let tls = tls.connector()?;
         let mut first = config
-            .connect(NoTls)
+            .connect(tls.clone())
             .map_err(|e| Error::storage(format!("cannot connect to {location}: {}", why(&e))))?;
         migrate(&mut first).map_err(|e| match e {
             Error::Storage(m) => Error::storage(format!("{location}: {m}")),
@@ -115,7 +117,7 @@ impl PgStore {
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .connection_timeout(CONNECT_TIMEOUT)
-            .build(PostgresConnectionManager::new(config, NoTls))
+            .build(PostgresConnectionManager::new(config, tls))
             .map_err(|e| Error::storage(format!("cannot connect to {location}: {e}")))?;
         Ok(Self {
             pool,
@@ -486,18 +488,22 @@ fn migrate(client: &mut postgres::Client) -> Result<()> {
     Ok(())
 }
 
-/// Parses a connection URL; anything else is a configuration error naming `STORAGE_URL`.
-pub fn parse_url(url: &str) -> Result<postgres::Config> {
+/// Parses a connection URL and its TLS settings ([`pg_tls`]); anything else is a configuration
+/// error naming `STORAGE_URL`.
+pub fn parse_url(url: &str) -> Result<(postgres::Config, TlsSettings)> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(Error::InvalidConfig {
             name: "STORAGE_URL".into(),
             reason: "expected a postgres:// or postgresql:// URL".into(),
         });
     }
-    postgres::Config::from_str(url).map_err(|e| Error::InvalidConfig {
+    let (url, tls) = pg_tls::split_url(url)?;
+    let mut config = postgres::Config::from_str(&url).map_err(|e| Error::InvalidConfig {
         name: "STORAGE_URL".into(),
         reason: format!("not a PostgreSQL connection URL: {e}"),
-    })
+    })?;
+    config.ssl_mode(tls.ssl_mode());
+    Ok((config, tls))
 }
 
 /// `postgres://user@host:port/database`, never the password.
