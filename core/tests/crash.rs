@@ -24,7 +24,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::fixture;
+use common::{fixture, fresh_postgres_database};
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -75,20 +75,6 @@ fn config(root: &Path) -> Config {
     c.training_threads = 1;
     c.commit_every_logs = COMMIT_EVERY;
     c
-}
-
-/// A new, empty database on the server `scripts/test-postgres.sh` started; its URL.
-fn fresh_postgres_database() -> String {
-    let dir = std::env::var("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR")
-        .expect("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR: run this through scripts/test-postgres.sh");
-    let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap_or_else(|_| "5432".into());
-    let admin = format!("postgres://postgres@localhost:{port}/postgres?host={dir}");
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-    let name = format!("ls_crash_{}", uuid::Uuid::new_v4().simple());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    format!("postgres://postgres@localhost:{port}/{name}?host={dir}")
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -468,7 +454,7 @@ fn kill_nine_at_random_points() {
 #[ignore = "needs PostgreSQL and release: scripts/test-postgres.sh -- cargo test --release ..."]
 fn kill_nine_at_random_points_on_postgres() {
     let root = tempfile::tempdir().unwrap();
-    std::fs::write(root.path().join("storage_url"), fresh_postgres_database()).unwrap();
+    std::fs::write(root.path().join("storage_url"), fresh_postgres_database().1).unwrap();
     kill_and_verify(root.path());
 }
 

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-use common::hdfs_lines;
+use common::{fresh_postgres_database, hdfs_lines, postgres_admin_url};
 
 use std::time::Duration;
 
@@ -16,35 +16,16 @@ use logsentinel::{
     TenantDetector,
 };
 
-/// The socket directory of the server `scripts/test-postgres.sh` started.
-fn socket_dir() -> String {
-    std::env::var("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR")
-        .expect("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR: run these through scripts/test-postgres.sh")
-}
-
 /// A new, empty database on the test server; its URL.
 fn fresh_database() -> String {
-    let dir = socket_dir();
-    let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap_or_else(|_| "5432".into());
-    let admin = format!("postgres://postgres@localhost:{port}/postgres?host={dir}");
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
-    let name = format!("ls_{}", uuid::Uuid::new_v4().simple());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    format!("postgres://postgres@localhost:{port}/{name}?host={dir}")
+    fresh_postgres_database().1
 }
 
 /// A new database reached over TCP with TLS (the server of `scripts/test-postgres.sh` listens on
 /// 127.0.0.1 with a certificate for `localhost` from a throwaway CA): the database's name, the port
 /// and the CA file.
 fn tls_database() -> (String, String, String) {
-    let url = fresh_database();
-    let name = url
-        .split_once('?')
-        .and_then(|(head, _)| head.rsplit_once('/'))
-        .map(|(_, name)| name.to_string())
-        .unwrap();
+    let (name, _) = fresh_postgres_database();
     let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap();
     let ca = std::env::var("LOGSENTINEL_TEST_POSTGRES_CA").unwrap();
     (name, port, ca)
@@ -416,7 +397,7 @@ fn tls_is_used_when_the_url_asks_for_it_and_the_server_certificate_is_checked() 
     let url = |host: &str, query: &str| format!("postgres://postgres@{host}:{port}/{name}?{query}");
     // Connections of this database the server sees encrypted.
     let encrypted = || -> (i64, i64) {
-        let row = sql(&fresh_admin_url())
+        let row = sql(&postgres_admin_url())
             .query_one(
                 "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
                  FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
@@ -469,13 +450,4 @@ fn tls_is_used_when_the_url_asks_for_it_and_the_server_certificate_is_checked() 
     assert_eq!(store.projects().unwrap().len(), 1);
     let (_, plain) = encrypted();
     assert!(plain >= 1, "an unencrypted connection was made");
-}
-
-/// The maintenance database over the Unix socket.
-fn fresh_admin_url() -> String {
-    let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap_or_else(|_| "5432".into());
-    format!(
-        "postgres://postgres@localhost:{port}/postgres?host={}",
-        socket_dir()
-    )
 }

@@ -31,3 +31,26 @@ pub fn slope(xs: &[f64], ys: &[f64]) -> f64 {
         cov / var
     }
 }
+
+/// The URL of the maintenance database of the server `scripts/test-postgres.sh` started (its Unix
+/// socket, the port it chose).
+pub fn postgres_admin_url() -> String {
+    let dir = std::env::var("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR")
+        .expect("LOGSENTINEL_TEST_POSTGRES_SOCKET_DIR: run this through scripts/test-postgres.sh");
+    let port = std::env::var("LOGSENTINEL_TEST_POSTGRES_PORT").unwrap_or_else(|_| "5432".into());
+    format!("postgres://postgres@localhost:{port}/postgres?host={dir}")
+}
+
+/// A new, empty database on that server: its name and URL (over the socket).
+pub fn fresh_postgres_database() -> (String, String) {
+    let admin = postgres_admin_url();
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+    let name = format!("ls_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    (
+        name.clone(),
+        admin.replacen("/postgres?", &format!("/{name}?"), 1),
+    )
+}
