@@ -132,6 +132,24 @@ pub(super) fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Times the first detect of each project (the load of its student from storage), in ms, sorted.
+/// Admin access by id: each project gets a fresh key (keys are shown once).
+pub(super) fn first_detects_ms(
+    det: &TenantDetector,
+    ids: &[String],
+    line: &str,
+) -> Result<Vec<f64>, Error> {
+    let mut loads = Vec::with_capacity(ids.len());
+    for id in ids {
+        let key = det.rotate_key_by_id(id)?;
+        let t = Instant::now();
+        det.detect(&key, LogRecord::new(line))?;
+        loads.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    loads.sort_by(f64::total_cmp);
+    Ok(loads)
+}
+
 pub(super) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -456,15 +474,7 @@ fn load_students(dir: &std::path::Path, source: &str, line: &str, when: &str) ->
         .filter(|p| p.project_id == source || p.project_name.starts_with("scale-student-"))
         .map(|p| p.project_id)
         .collect();
-    let mut loads = Vec::with_capacity(ids.len());
-    for id in &ids {
-        // Admin access by id: a fresh key for each fork (keys are shown once).
-        let key = det.rotate_key_by_id(id)?;
-        let t = Instant::now();
-        det.detect(&key, LogRecord::new(line))?;
-        loads.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    loads.sort_by(f64::total_cmp);
+    let loads = first_detects_ms(&det, &ids, line)?;
     let h = det.health()?;
     println!(
         "| {} projects, {} with a loaded student, {when}: RSS | {:.0} MiB ({:.0} MiB over the process before open) |",

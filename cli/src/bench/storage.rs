@@ -9,7 +9,7 @@ use std::time::Instant;
 use clap::Args;
 use logsentinel::{Config, Error, LogRecord, TenantDetector};
 
-use super::detect::{percentile, trained_project};
+use super::detect::{first_detects_ms, percentile, trained_project};
 
 /// Arguments of `bench storage`.
 #[derive(Args)]
@@ -180,15 +180,8 @@ fn cold_loads(b: Backend, name: &str, students: usize, line: &str) -> Result<Vec
         })
         .map(|p| p.project_id)
         .collect();
-    let mut loads = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let key = det.rotate_key_by_id(id)?;
-        let t = Instant::now();
-        det.detect(&key, LogRecord::new(line))?;
-        loads.push(t.elapsed().as_secs_f64() * 1e3);
-    }
+    let loads = first_detects_ms(&det, &ids, line)?;
     det.close()?;
-    loads.sort_by(f64::total_cmp);
     Ok(loads)
 }
 
@@ -369,14 +362,7 @@ fn child_load(
         .filter(|p| p.project_name == prefix || p.project_name.starts_with(&students))
         .map(|p| p.project_id)
         .collect();
-    let mut loads_ms = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let key = det.rotate_key_by_id(id)?;
-        let t = Instant::now();
-        det.detect(&key, LogRecord::new(line))?;
-        loads_ms.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    loads_ms.sort_by(f64::total_cmp);
+    let loads_ms = first_detects_ms(&det, &ids, line)?;
     let h = det.health()?;
     let load = ScaleLoad {
         projects: h.total_projects,
