@@ -328,6 +328,11 @@ export interface DetectorConfig {
    * (default 0).
    */
   leaseWaitSecs: number
+  /**
+   * What a lease covers on a shared database: `'storage'` (one writer instance, default) or
+   * `'project'` (each project leased by the instance serving it; `LEASE_SCOPE`).
+   */
+  leaseScope: 'storage' | 'project'
   /** Optional directory holding a pre-trained teacher to start from. */
   modelDir: string | null
   /** Device for models. */
@@ -423,6 +428,11 @@ export interface DetectorOptions {
    * (default 0).
    */
   leaseWaitSecs?: number
+  /**
+   * What a lease covers on a shared database: `'storage'` (one writer instance, default) or
+   * `'project'` (each project leased by the instance serving it; `LEASE_SCOPE`).
+   */
+  leaseScope?: 'storage' | 'project'
   /** Optional directory holding a pre-trained teacher to start from. */
   modelDir?: string | null
   /** Device for models (`'cuda'` needs a build with the core's `cuda` feature). */

@@ -20,6 +20,19 @@ pub enum DeviceKind {
     Cuda,
 }
 
+/// What one lease covers on a shared database (`LEASE_SCOPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaseScope {
+    /// One lease for the whole database: one instance writes it, others wait as standbys.
+    #[default]
+    Storage,
+    /// One lease per project, taken by the instance that serves the project's first call: many
+    /// instances serve one database, each tenant written by one of them at a time; the shared
+    /// teacher is written under a `teacher` lease of its own.
+    Project,
+}
+
 /// Sizes of one sequence model (teacher or student).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelDims {
@@ -89,6 +102,11 @@ pub struct Config {
     /// Seconds `open` waits for a shared database leased by another instance before it fails with
     /// [`crate::Error::LeaseHeld`] (`LEASE_WAIT_SECS`, default 0: fail at once).
     pub lease_wait_secs: f64,
+    /// What a lease covers on a shared database (`LEASE_SCOPE`: `storage`, the default, or
+    /// `project`); see [`LeaseScope`]. With `project`, [`Config::lease_wait_secs`] is also how long a
+    /// call waits for a project another instance holds before it fails with
+    /// [`crate::Error::LeaseHeld`].
+    pub lease_scope: LeaseScope,
     /// Optional directory holding a pre-trained teacher to start from (`MODEL_DIR`).
     pub model_dir: Option<PathBuf>,
     /// Device for models (`DEVICE`: cpu | cuda).
@@ -169,6 +187,7 @@ impl Default for Config {
             instance_id: None,
             lease_ttl_secs: 5.0,
             lease_wait_secs: 0.0,
+            lease_scope: LeaseScope::Storage,
             model_dir: None,
             device: DeviceKind::Cpu,
             warmup_threshold: 10_000,
@@ -273,6 +292,18 @@ impl Config {
                 "cpu" => DeviceKind::Cpu,
                 "cuda" | "gpu" => DeviceKind::Cuda,
                 _ => return Err(config_error(&n, format!("expected cpu or cuda, got {v:?}"))),
+            };
+        }
+        if let Some((n, v)) = get("LEASE_SCOPE") {
+            c.lease_scope = match v.trim().to_ascii_lowercase().as_str() {
+                "storage" => LeaseScope::Storage,
+                "project" => LeaseScope::Project,
+                _ => {
+                    return Err(config_error(
+                        &n,
+                        format!("expected storage or project, got {v:?}"),
+                    ))
+                }
             };
         }
         if let Some((n, v)) = get("HOST") {
@@ -486,6 +517,10 @@ mod tests {
             shared.storage_url.as_deref(),
             Some("postgres://ls:secret@db.internal:5433/logs")
         );
+        assert_eq!(shared.lease_scope, LeaseScope::Storage);
+        let fleet =
+            Config::from_lookup(lookup(&[("LOGSENTINEL_LEASE_SCOPE", " Project ")])).unwrap();
+        assert_eq!(fleet.lease_scope, LeaseScope::Project);
         assert_eq!(c.warmup_threshold, 500);
         assert_eq!(c.teacher_update_days, 1.5);
         assert_eq!(c.port, 9000);
@@ -499,6 +534,7 @@ mod tests {
             ("WARMUP_THRESHOLD", "5"),
             ("PORT", "70000"),
             ("DEVICE", "tpu"),
+            ("LEASE_SCOPE", "tenant"),
             ("LOGSENTINEL_TEACHER_UPDATE_DAYS", "-1"),
             ("LOG_FORMAT", "<Date> <Time> <Level>"),
             ("STORAGE_URL", "mysql://db/logs"),

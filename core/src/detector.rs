@@ -8,7 +8,7 @@ use std::time::Duration;
 use candle_core::Device;
 use parking_lot::{Mutex, RwLock};
 
-use crate::config::{Config, DeviceKind};
+use crate::config::{Config, DeviceKind, LeaseScope};
 use crate::error::{Error, Result};
 use crate::model::ensemble::TeacherView;
 use crate::model::vocab::GlobalVocab;
@@ -62,7 +62,7 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) device: Device,
     pub(crate) projects: RwLock<HashMap<String, ProjectSlot>>,
-    keys: RwLock<HashMap<KeyHash, String>>,
+    pub(crate) keys: RwLock<HashMap<KeyHash, String>>,
     pub(crate) teacher_view: RwLock<Arc<TeacherView>>,
     pub(crate) teacher: Mutex<TeacherCore>,
     pub(crate) vocab: RwLock<GlobalVocab>,
@@ -74,10 +74,15 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     callback: RwLock<Option<VerdictCallback>>,
     incident_callback: RwLock<Option<IncidentCallback>>,
-    loaded: Mutex<LoadedStudents>,
+    pub(crate) loaded: Mutex<LoadedStudents>,
     /// Set when another instance took this detector's lease on a shared database over: the instance
     /// holding it now and when it expires. Every call then fails with [`Error::LeaseHeld`].
     lease_lost: Mutex<Option<(String, f64)>>,
+    /// This open detector as a lease holder on a shared database (see [`lease::holder_name`]).
+    pub(crate) holder: String,
+    /// With project leases: the newest teacher update record the teacher in memory reflects (another
+    /// instance's update is read back once the history moves past it).
+    pub(crate) known_history: AtomicU64,
     pub(crate) self_ref: Weak<Inner>,
 }
 
@@ -145,11 +150,35 @@ impl TenantDetector {
             })?,
         };
         let store = Store::open_config(&config)?;
+        let holder = lease::holder_name(&config);
+        let per_project = config.lease_scope == LeaseScope::Project;
         // On a shared database, one instance writes at a time: take its lease before reading any
-        // state, so that what is read is what the last holder committed.
+        // state, so that what is read is what the last holder committed. With project leases each
+        // project is taken at its first call instead, and read back then.
+        let mut adopting = false;
         if let Some(shared) = store.shared() {
-            lease::take(shared, &lease::holder_name(&config), &config)?;
+            if per_project {
+                shared.use_project_leases();
+                // A pre-trained teacher is adopted into the database once, under the teacher lease.
+                adopting = config.model_dir.is_some()
+                    && store.blob(&global_blob("teacher_model"))?.is_none();
+                if adopting {
+                    lease::take_named(
+                        shared,
+                        lease::TEACHER_LEASE,
+                        &holder,
+                        &config,
+                        f64::INFINITY,
+                    )?;
+                }
+            } else {
+                lease::take(shared, &holder, &config)?;
+            }
         }
+        let known_history = match store.shared() {
+            Some(shared) if per_project => shared.newest_history()?,
+            _ => 0,
+        };
         let mut vocab: GlobalVocab = match store.blob(&global_blob("vocab"))? {
             Some(b) => serde_json::from_slice(&b)?,
             None => GlobalVocab::default(),
@@ -162,6 +191,9 @@ impl TenantDetector {
         let now = clock.now();
         let (core, view, meta) =
             TeacherCore::load(&store, &config, &device, &vocab, now, pretrained)?;
+        if let (true, Some(shared)) = (adopting, store.shared()) {
+            shared.release(lease::TEACHER_LEASE)?;
+        }
         let mut projects = HashMap::new();
         for (id, json, miner) in store.projects_with_blob("miner")? {
             let record: ProjectRecord = serde_json::from_slice(&json)?;
@@ -194,6 +226,8 @@ impl TenantDetector {
             incident_callback: RwLock::new(None),
             loaded: Mutex::new(LoadedStudents::default()),
             lease_lost: Mutex::new(None),
+            holder,
+            known_history: AtomicU64::new(known_history),
             self_ref: weak.clone(),
         });
         if inner.store.shared().is_some() {
@@ -204,8 +238,13 @@ impl TenantDetector {
                 .spawn(move || keep_lease(&weak, ttl))
                 .map_err(|e| Error::storage(format!("cannot start the lease thread: {e}")))?;
         }
-        // Redo trainings a crash or shutdown interrupted, and start those now due.
-        let ids: Vec<String> = inner.projects.read().keys().cloned().collect();
+        // Redo trainings a crash or shutdown interrupted, and start those now due (with project
+        // leases, when a project is taken).
+        let ids: Vec<String> = if inner.project_leases().is_some() {
+            Vec::new()
+        } else {
+            inner.projects.read().keys().cloned().collect()
+        };
         for id in ids {
             if let Some(slot) = inner.projects.read().get(&id).cloned() {
                 let mut st = slot.lock();
@@ -315,7 +354,7 @@ impl TenantDetector {
     pub fn fork_project(&self, source_project_id: &str, name: &str) -> Result<CreatedProject> {
         let inner = self.live()?;
         let name = validate_project_name(name)?;
-        let slot = inner.project_slot(source_project_id)?;
+        let slot = inner.claimed_slot(source_project_id)?;
         let key = generate_key()?;
         let key_hash = hash_key(&key);
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -380,6 +419,8 @@ impl TenantDetector {
     /// Every project (admin): never a key or key hash.
     pub fn list_projects(&self) -> Result<Vec<ProjectSummary>> {
         let inner = self.live()?;
+        // With project leases, other instances create and delete projects too.
+        inner.refresh_projects()?;
         let slots: Vec<ProjectSlot> = inner.projects.read().values().cloned().collect();
         let mut out: Vec<ProjectSummary> = slots
             .iter()
@@ -406,6 +447,8 @@ impl TenantDetector {
     /// Deletes a project (admin): its key stops working immediately, its data is removed.
     pub fn delete_project(&self, project_id: &str) -> Result<()> {
         let inner = self.live()?;
+        // Taken first (with project leases): only its holder deletes it.
+        inner.claimed_slot(project_id)?;
         let slot =
             inner
                 .projects
@@ -461,14 +504,7 @@ impl TenantDetector {
     /// Like [`TenantDetector::rotate_key`] by project id (admin): revokes the current key.
     pub fn rotate_key_by_id(&self, project_id: &str) -> Result<String> {
         let inner = self.live()?;
-        let slot = inner
-            .projects
-            .read()
-            .get(project_id)
-            .cloned()
-            .ok_or_else(|| Error::ProjectNotFound {
-                id: project_id.to_string(),
-            })?;
+        let slot = inner.claimed_slot(project_id)?;
         let hash = slot.lock().key_hash;
         let new_key = generate_key()?;
         let new_hash = hash_key(&new_key);
@@ -745,14 +781,7 @@ impl TenantDetector {
     /// A project's status by id (admin).
     pub fn project_status(&self, project_id: &str) -> Result<ProjectStatus> {
         let inner = self.live()?;
-        let slot = inner
-            .projects
-            .read()
-            .get(project_id)
-            .cloned()
-            .ok_or_else(|| Error::ProjectNotFound {
-                id: project_id.to_string(),
-            })?;
+        let slot = inner.claimed_slot(project_id)?;
         let st = slot.lock();
         Ok(st.status(&inner.config))
     }
@@ -943,18 +972,24 @@ impl Inner {
     /// other tenants.
     pub(crate) fn authenticate(&self, api_key: &str) -> Result<ProjectSlot> {
         let hash = presented_key_hash(api_key)?;
-        let id = self
-            .keys
-            .read()
-            .get(&hash)
-            .cloned()
-            .ok_or(Error::InvalidApiKey)?;
+        let known = self.keys.read().get(&hash).cloned();
+        let id = match known {
+            Some(id) => id,
+            None => self
+                .find_key_elsewhere(&hash)?
+                .ok_or(Error::InvalidApiKey)?,
+        };
         let slot = self
             .projects
             .read()
             .get(&id)
             .cloned()
             .ok_or(Error::InvalidApiKey)?;
+        // Taken first: the key may have been rotated, or the project deleted, by its last holder.
+        self.claim(&id, &slot).map_err(|e| match e {
+            Error::ProjectNotFound { .. } => Error::InvalidApiKey,
+            other => other,
+        })?;
         if !slot.lock().key_hash.ct_eq(&hash) {
             return Err(Error::InvalidApiKey);
         }
@@ -1021,6 +1056,9 @@ impl Inner {
             .map(|(id, s)| (id.clone(), s.clone()))
             .collect();
         slots.sort_by(|a, b| a.0.cmp(&b.0));
+        if self.project_leases().is_some() {
+            return self.flush_held(&slots);
+        }
         let now = self.clock.now();
         // Each project's lock is held from its snapshot to the commit: a group commit or a training's
         // commit of the project cannot land in between and then be overwritten by this older snapshot
@@ -1056,6 +1094,31 @@ impl Inner {
         self.store.commit(writes)
     }
 
+    /// [`Inner::flush_all`] with project leases: each project this instance holds in a transaction
+    /// of its own (a lease lost meanwhile refuses that project's writes only). The shared teacher's
+    /// blobs are written by teacher updates alone, under the teacher lease. Returns the first error
+    /// after trying every project.
+    fn flush_held(&self, slots: &[(String, ProjectSlot)]) -> Result<()> {
+        let now = self.clock.now();
+        let mut first_error = None;
+        for (_, s) in slots {
+            let mut st = s.lock();
+            if st.deleted || !self.holds(&st) {
+                continue;
+            }
+            let committed = st
+                .persist_writes(now)
+                .and_then(|writes| self.store.commit(writes));
+            match committed {
+                Ok(()) => st.mark_persisted(),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Lets a shared database's lease go (nothing on redb).
     fn release_lease(&self) -> Result<()> {
         match self.store.shared() {
@@ -1071,10 +1134,10 @@ impl Inner {
 
 /// Which students are in memory, for the memory budget (least recently used evicted first).
 #[derive(Default)]
-struct LoadedStudents {
+pub(crate) struct LoadedStudents {
     tick: u64,
-    total_bytes: usize,
-    by_project: HashMap<String, (u64, usize)>,
+    pub(crate) total_bytes: usize,
+    pub(crate) by_project: HashMap<String, (u64, usize)>,
 }
 
 impl Inner {
@@ -1150,10 +1213,12 @@ impl Drop for Inner {
     }
 }
 
-/// Renews the detector's lease on a shared database every third of its time-to-live until the
-/// detector is closed or dropped. A lease found taken over is recorded (every call then fails with
-/// [`Error::LeaseHeld`]; the store already refuses this holder's writes); a failed renewal (the
-/// database unreachable for a moment) is retried at the next tick.
+/// Renews the detector's leases on a shared database every third of their time-to-live until the
+/// detector is closed or dropped. A storage lease found taken over is recorded (every call then
+/// fails with [`Error::LeaseHeld`]; the store already refuses this holder's writes); a project lease
+/// found taken over drops the project's state here (the next call takes it again). With project
+/// leases it also reads back the teacher another instance updated. A failed renewal (the database
+/// unreachable for a moment) is retried at the next tick.
 fn keep_lease(weak: &Weak<Inner>, ttl_secs: f64) {
     let every = Duration::from_secs_f64(ttl_secs / 3.0);
     let tick = Duration::from_millis(50).min(every);
@@ -1172,12 +1237,19 @@ fn keep_lease(weak: &Weak<Inner>, ttl_secs: f64) {
         let Some(shared) = inner.store.shared() else {
             return;
         };
-        match shared.renew_lease(ttl_secs) {
-            Ok(()) => renewed = std::time::Instant::now(),
-            Err(Error::LeaseHeld {
+        let Ok(lost) = shared.renew_leases(ttl_secs) else {
+            continue;
+        };
+        renewed = std::time::Instant::now();
+        for (name, error) in lost {
+            let Error::LeaseHeld {
                 owner,
                 expires_in_secs,
-            }) => {
+            } = error
+            else {
+                continue;
+            };
+            if name == lease::STORAGE_LEASE {
                 eprintln!(
                     "logsentinel: the storage lease was taken over by {owner}: this detector \
                      stops serving (its writes are refused)"
@@ -1185,7 +1257,14 @@ fn keep_lease(weak: &Weak<Inner>, ttl_secs: f64) {
                 *inner.lease_lost.lock() = Some((owner, expires_in_secs));
                 return;
             }
-            Err(_) => {}
+            if let Some(id) = name.strip_prefix("project/") {
+                inner.release_project_state(id);
+            }
+        }
+        if inner.config.lease_scope == LeaseScope::Project {
+            if let Err(e) = inner.follow_teacher_updates() {
+                eprintln!("logsentinel: cannot read back the shared teacher: {e}");
+            }
         }
     }
 }

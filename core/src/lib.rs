@@ -35,6 +35,7 @@
 pub mod config;
 pub mod detector;
 pub mod error;
+mod fleet;
 pub mod model;
 pub mod parse;
 pub mod store;
@@ -44,7 +45,7 @@ pub mod train;
 pub mod types;
 pub mod util;
 
-pub use config::{Config, DeviceKind, ModelDims};
+pub use config::{Config, DeviceKind, LeaseScope, ModelDims};
 pub use detector::{IncidentCallback, TenantDetector, VerdictCallback};
 pub use error::{Error, ErrorKind, Result};
 pub use model::rules::{CustomRule, RuleCategory};

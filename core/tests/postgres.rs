@@ -12,8 +12,8 @@ use std::time::Duration;
 use logsentinel::store::{global_blob, postgres_store::MIGRATIONS, project_blob, Store, Write};
 use logsentinel::tenant::keys::hash_key;
 use logsentinel::{
-    Config, Error, ErrorKind, JobState, LogFormat, LogRecord, ModelType, NewProject, Phase,
-    TenantDetector,
+    Config, Error, ErrorKind, JobState, LeaseScope, LogFormat, LogRecord, ModelType, NewProject,
+    Phase, TenantDetector,
 };
 
 /// A new, empty database on the test server; its URL.
@@ -388,6 +388,180 @@ fn a_holder_paused_past_its_lease_has_every_late_write_refused() {
     let c = TenantDetector::open(instance(&url, "pod-c", 0.0)).unwrap();
     assert_eq!(c.status(&key).unwrap().log_count, 200);
     assert_eq!(c.list_projects().unwrap().len(), 1);
+}
+
+/// An instance of a fleet sharing the database, each project leased on its own.
+fn fleet_member(url: &str, id: &str, wait_secs: f64) -> Config {
+    let mut c = instance(url, id, wait_secs);
+    c.lease_scope = LeaseScope::Project;
+    c
+}
+
+fn held_by(result: Result<impl std::fmt::Debug, Error>) -> String {
+    match result {
+        Err(Error::LeaseHeld { owner, .. }) => owner,
+        other => panic!("expected LeaseHeld, got {other:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-postgres.sh"]
+fn with_project_leases_instances_share_a_database_each_tenant_served_by_one_at_a_time() {
+    let url = fresh_database();
+    let line = || LogRecord::new("GET /index.html 200").session("10.0.0.1");
+    // Both open at once: nothing is leased until a project is used.
+    let a = TenantDetector::open(fleet_member(&url, "pod-a:8080", 0.0)).unwrap();
+    let b = TenantDetector::open(fleet_member(&url, "pod-b:8080", 0.0)).unwrap();
+    let web = a.create_project(NewProject::named("web")).unwrap().api_key;
+    // Created after `a` opened: `a` finds its key in the database.
+    let api = b.create_project(NewProject::named("api")).unwrap().api_key;
+    a.detect(&web, line()).unwrap();
+    b.detect(&api, line()).unwrap();
+    // Past several times-to-live: each holder renews what it holds; the other is told who, so a
+    // router can forward.
+    for _ in 0..3 {
+        assert_eq!(held_by(b.detect(&web, line())), "pod-a:8080");
+        assert_eq!(held_by(a.detect(&api, line())), "pod-b:8080");
+        assert_eq!(held_by(b.status(&web)), "pod-a:8080");
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    for det in [&a, &b] {
+        let names: Vec<String> = det
+            .list_projects()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.project_name)
+            .collect();
+        assert_eq!(names, ["web", "api"]);
+    }
+    assert!(matches!(
+        a.detect("sk-no-such-key-anywhere-0000000000000000", line()),
+        Err(Error::InvalidApiKey)
+    ));
+
+    // Handover: `a` closes; `b` serves its tenant with everything `a` acknowledged.
+    a.detect_batch(&web, &vec![line(); 10]).unwrap();
+    a.close().unwrap();
+    b.detect(&web, line()).unwrap();
+    assert_eq!(b.status(&web).unwrap().log_count, 12);
+
+    // A key rotated and a project deleted by their holder hold on every instance.
+    let web2 = b.rotate_key(&web).unwrap();
+    let c = TenantDetector::open(fleet_member(&url, "pod-c:8080", 5.0)).unwrap();
+    assert_eq!(held_by(c.detect(&web2, line()).map(|_| ())), "pod-b:8080");
+    b.delete_project(
+        &b.list_projects()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.project_name == "api")
+            .unwrap()
+            .project_id,
+    )
+    .unwrap();
+    b.close().unwrap();
+    // `c` waits (up to 5 s) for the project's lease, then reads it back.
+    assert!(matches!(c.detect(&web, line()), Err(Error::InvalidApiKey)));
+    c.detect(&web2, line()).unwrap();
+    assert_eq!(c.status(&web2).unwrap().log_count, 13);
+    assert!(matches!(c.detect(&api, line()), Err(Error::InvalidApiKey)));
+    assert_eq!(c.list_projects().unwrap().len(), 1);
+    c.close().unwrap();
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-postgres.sh"]
+fn a_project_holder_paused_past_its_lease_has_that_projects_late_writes_refused_only() {
+    let url = fresh_database();
+    let lines = hdfs_lines(1000);
+    let a = TenantDetector::open(fleet_member(&url, "pod-a", 0.0)).unwrap();
+    let hdfs = NewProject::named("hdfs").format(LogFormat::Hdfs);
+    let stalled = a.create_project(hdfs.clone()).unwrap().api_key;
+    let other = a.create_project(hdfs).unwrap().api_key;
+    a.detect_batch(&stalled, &records(&lines[..200])).unwrap();
+    a.detect_batch(&other, &records(&lines[..200])).unwrap();
+    a.flush().unwrap();
+
+    // One project's lease expires without renewal (as a stalled holder's would); another instance
+    // takes that project over.
+    let id = a.status(&stalled).unwrap().project_id;
+    sql(&url)
+        .execute(
+            "UPDATE ls_leases SET expires_at = clock_timestamp() - interval '1 second' \
+             WHERE name = $1",
+            &[&format!("project/{id}")],
+        )
+        .unwrap();
+    let b = TenantDetector::open(fleet_member(&url, "pod-b", 0.0)).unwrap();
+    assert_eq!(b.status(&stalled).unwrap().log_count, 200);
+
+    // Whatever the old holder still writes of that project is refused, naming the new holder,
+    // until its renewal notices and it stops serving the project (then it is told who holds it).
+    for chunk in lines[200..600].chunks(100) {
+        let late = a
+            .detect_batch(&stalled, &records(chunk))
+            .and_then(|_| a.flush());
+        assert_eq!(held_by(late), "pod-b");
+    }
+    // Its other project is its own still.
+    a.detect_batch(&other, &records(&lines[200..400])).unwrap();
+    a.flush().unwrap();
+    assert_eq!(held_by(b.status(&other)), "pod-a");
+    assert_eq!(b.status(&stalled).unwrap().log_count, 200);
+    a.close().unwrap();
+    b.close().unwrap();
+    let c = TenantDetector::open(fleet_member(&url, "pod-c", 0.0)).unwrap();
+    assert_eq!(c.status(&stalled).unwrap().log_count, 200);
+    assert_eq!(c.status(&other).unwrap().log_count, 400);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-postgres.sh"]
+fn with_project_leases_students_and_the_shared_teacher_reach_every_instance() {
+    let url = fresh_database();
+    let lines = hdfs_lines(3200);
+    let a = TenantDetector::open(fleet_member(&url, "pod-a", 0.0)).unwrap();
+    let b = TenantDetector::open(fleet_member(&url, "pod-b", 0.0)).unwrap();
+    assert_eq!(b.teacher_info().unwrap().version, 0);
+    // `a` trains the first student, and with it the first teacher, under the teacher lease.
+    let (key, _) = lifecycle(&a, &lines[..3000]);
+    assert_eq!(a.teacher_info().unwrap().version, 1);
+    // `b` reads the published teacher back once the history moves (its lease thread polls it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while b.teacher_info().unwrap().version < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "teacher never reached b"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let taught = b.teacher_info().unwrap();
+    assert!(taught.vocabulary_size > 0);
+    // A tenant of `b` warms up with that teacher and trains its student from it, without a second
+    // first distillation.
+    let (own, _) = lifecycle(&b, &lines[..3000]);
+    assert!(b.status(&own).unwrap().has_student_model);
+    assert_eq!(b.update_history().unwrap().len(), 1);
+    // A forced update runs once for the fleet and reaches `a`.
+    let job = b.force_teacher_update().unwrap();
+    assert_eq!(job.wait(None).unwrap().state, JobState::Succeeded);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while a.teacher_info().unwrap().version < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "update never reached a"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Handover of a tenant with its student: served at once, without retraining.
+    a.close().unwrap();
+    let batch = b.detect_batch(&key, &records(&lines[3000..])).unwrap();
+    assert!(batch
+        .results
+        .iter()
+        .all(|d| d.model_type == ModelType::Student));
+    assert_eq!(b.status(&key).unwrap().training.students_trained, 1);
+    assert_eq!(b.update_history().unwrap().len(), 2);
+    b.close().unwrap();
 }
 
 #[test]

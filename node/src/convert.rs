@@ -115,6 +115,10 @@ pub struct DetectorConfig {
     /// Seconds opening a shared database leased by another instance waits before `LEASE_HELD`
     /// (default 0).
     pub lease_wait_secs: f64,
+    /// What a lease covers on a shared database: `'storage'` (one writer instance, default) or
+    /// `'project'` (each project leased by the instance serving it; `LEASE_SCOPE`).
+    #[napi(ts_type = "'storage' | 'project'")]
+    pub lease_scope: String,
     /// Optional directory holding a pre-trained teacher to start from.
     pub model_dir: Option<String>,
     /// Device for models.
@@ -189,6 +193,7 @@ impl From<&Config> for DetectorConfig {
             instance_id: c.instance_id.clone(),
             lease_ttl_secs: c.lease_ttl_secs,
             lease_wait_secs: c.lease_wait_secs,
+            lease_scope: crate::types::enum_name(&c.lease_scope),
             model_dir: c.model_dir.as_ref().map(|p| p.display().to_string()),
             device: crate::types::enum_name(&c.device),
             warmup_threshold: c.warmup_threshold as f64,
@@ -250,6 +255,10 @@ pub struct DetectorOptions {
     /// Seconds opening a shared database leased by another instance waits before `LEASE_HELD`
     /// (default 0).
     pub lease_wait_secs: Option<f64>,
+    /// What a lease covers on a shared database: `'storage'` (one writer instance, default) or
+    /// `'project'` (each project leased by the instance serving it; `LEASE_SCOPE`).
+    #[napi(ts_type = "'storage' | 'project'")]
+    pub lease_scope: Option<String>,
     /// Optional directory holding a pre-trained teacher to start from.
     #[napi(ts_type = "string | null")]
     pub model_dir: Option<String>,

@@ -39,6 +39,7 @@ class Config:
     instance_id: Optional[str] = None
     lease_ttl_secs: Optional[float] = None
     lease_wait_secs: Optional[float] = None
+    lease_scope: Optional[Literal["storage", "project"]] = None
     model_dir: Optional[Union[str, "os.PathLike[str]"]] = None
     device: Optional[Literal["cpu", "cuda"]] = None
     warmup_threshold: Optional[int] = None

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use logsentinel::{Config, Error, LogRecord, TenantDetector};
+use logsentinel::store::lease::project_lease;
+use logsentinel::store::PgStore;
+use logsentinel::{Config, Error, LeaseScope, LogRecord, TenantDetector};
 
 use super::detect::{first_detects_ms, percentile, trained_project};
 
@@ -44,6 +46,13 @@ pub struct StorageBenchArgs {
     /// Projects of the scale run whose student is loaded.
     #[arg(long, default_value_t = 1_000)]
     scale_students: usize,
+    /// What a lease covers on the PostgreSQL side (`storage` or `project`, see `LEASE_SCOPE`).
+    #[arg(long, default_value = "storage", value_parser = ["storage", "project"])]
+    lease_scope: String,
+    /// Also time the lease traffic of an instance holding this many project leases (0 skips it):
+    /// taking each, and renewing them all in the one statement the lease thread sends.
+    #[arg(long, default_value_t = 0)]
+    leases: usize,
     /// Internal: in this fresh process, open `--child-storage` and load the student of every project
     /// named by this prefix; prints one JSON line.
     #[arg(long, hide = true, requires = "child_storage")]
@@ -89,7 +98,10 @@ pub fn run(args: StorageBenchArgs) -> Result<(), Error> {
     let mut on_redb = base.clone();
     on_redb.storage_dir = dir.path().to_path_buf();
     let mut on_pg = base;
-    on_pg.storage_url = Some(url);
+    on_pg.storage_url = Some(url.clone());
+    if args.lease_scope == "project" {
+        on_pg.lease_scope = LeaseScope::Project;
+    }
     let name = format!("bench-storage-{}", std::process::id());
 
     let mut backends = Vec::new();
@@ -154,9 +166,56 @@ pub fn run(args: StorageBenchArgs) -> Result<(), Error> {
             percentile(&loads[1], q) / percentile(&loads[0], q).max(1e-9)
         );
     }
+    if args.leases > 0 {
+        lease_traffic(&url, &name, args.leases)?;
+    }
     if args.scale_projects > 0 {
         scale_table(&args, &configs, &name)?;
     }
+    Ok(())
+}
+
+/// Takes `count` project leases as one instance does (one statement each, at a project's first
+/// call), then renews them all as its lease thread does (one statement), 20 times: the database
+/// work behind project leases.
+fn lease_traffic(url: &str, name: &str, count: usize) -> Result<(), Error> {
+    let store = PgStore::open(url)?;
+    store.use_project_leases();
+    let holder = format!("{name}-leases");
+    let ttl = Config::default().lease_ttl_secs;
+    let mut takes = Vec::with_capacity(count);
+    for i in 0..count {
+        let t = Instant::now();
+        store.try_lease(&project_lease(&format!("{name}-{i}")), &holder, ttl)?;
+        takes.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let mut renewals = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let lost = store.renew_leases(ttl)?;
+        renewals.push(t.elapsed().as_secs_f64() * 1e3);
+        if !lost.is_empty() {
+            return Err(Error::storage(format!(
+                "{} leases lost while renewing",
+                lost.len()
+            )));
+        }
+    }
+    store.release_lease()?;
+    takes.sort_by(f64::total_cmp);
+    renewals.sort_by(f64::total_cmp);
+    println!("\n| lease traffic of one instance, PostgreSQL | p50 | p99 |");
+    println!("|---|---|---|");
+    println!(
+        "| taking a project's lease (first call of a project) | {:.2} ms | {:.2} ms |",
+        percentile(&takes, 0.5),
+        percentile(&takes, 0.99)
+    );
+    println!(
+        "| renewing all {count} project leases, one statement (every third of the TTL) | {:.1} ms | {:.1} ms |",
+        percentile(&renewals, 0.5),
+        percentile(&renewals, 0.99)
+    );
     Ok(())
 }
 

@@ -1,11 +1,15 @@
-//! The lease on a shared database: one instance writes it at a time; others wait (standbys) or are
-//! told who holds it.
+//! Leases on a shared database: what one instance writes at a time; others wait or are told who
+//! holds it.
 //!
-//! An instance takes the lease when it opens the database (waiting up to
-//! [`crate::Config::lease_wait_secs`]), renews it every third of [`crate::Config::lease_ttl_secs`]
-//! from a thread of its own, and lets it go when it closes. If it dies, the lease expires after its
-//! time-to-live and a standby takes over with a larger fencing token; every write of the old holder
-//! is refused from then on (see [`super::PgStore::try_lease`]).
+//! With [`crate::LeaseScope::Storage`] one lease covers the database: an instance takes it when it
+//! opens the database (waiting up to [`crate::Config::lease_wait_secs`]). With
+//! [`crate::LeaseScope::Project`] each project has its own lease, taken by the instance that serves
+//! the project's first call (state read back from the database at every take), and the shared
+//! teacher is written under the [`TEACHER_LEASE`]. Either way the holder renews what it holds every
+//! third of [`crate::Config::lease_ttl_secs`] from a thread of its own, in one statement, and lets it
+//! go when it closes. If it dies, its leases expire after their time-to-live and another instance
+//! takes over with a larger fencing token; every write of the old holder is refused from then on
+//! (see [`super::PgStore::try_lease`]).
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +17,17 @@ use super::postgres_store::{public_owner, LeaseAttempt, PgStore};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-/// The one lease of a shared database.
+/// The one lease of a shared database ([`crate::LeaseScope::Storage`]).
 pub const STORAGE_LEASE: &str = "storage";
+
+/// The lease under which the shared teacher, its vocabulary and its history are written
+/// ([`crate::LeaseScope::Project`]): one teacher update for the whole fleet at a time.
+pub const TEACHER_LEASE: &str = "teacher";
+
+/// The lease of one project ([`crate::LeaseScope::Project`]).
+pub fn project_lease(project_id: &str) -> String {
+    format!("project/{project_id}")
+}
 
 /// Longest pause between two attempts while waiting for a lease.
 const POLL: Duration = Duration::from_millis(100);
@@ -45,11 +58,23 @@ pub fn holder_name(config: &Config) -> String {
 /// Takes the storage lease for `holder`, waiting up to `config.lease_wait_secs` while another
 /// instance holds it.
 pub fn take(store: &PgStore, holder: &str, config: &Config) -> Result<()> {
-    let deadline = (config.lease_wait_secs.is_finite())
-        .then(|| Instant::now() + Duration::from_secs_f64(config.lease_wait_secs.min(1e9)));
+    take_named(store, STORAGE_LEASE, holder, config, config.lease_wait_secs).map(|_| ())
+}
+
+/// Takes (or renews) the lease `name` for `holder`, waiting up to `wait_secs` (`inf`: for good)
+/// while another holder has it; returns its fencing token.
+pub fn take_named(
+    store: &PgStore,
+    name: &str,
+    holder: &str,
+    config: &Config,
+    wait_secs: f64,
+) -> Result<i64> {
+    let deadline = (wait_secs.is_finite())
+        .then(|| Instant::now() + Duration::from_secs_f64(wait_secs.clamp(0.0, 1e9)));
     loop {
-        match store.try_lease(STORAGE_LEASE, holder, config.lease_ttl_secs)? {
-            LeaseAttempt::Granted { .. } => return Ok(()),
+        match store.try_lease(name, holder, config.lease_ttl_secs)? {
+            LeaseAttempt::Granted { token } => return Ok(token),
             LeaseAttempt::Held {
                 owner,
                 expires_in_secs,

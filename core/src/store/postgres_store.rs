@@ -13,13 +13,15 @@
 //! connection, so calls must not be made from inside an async runtime's worker thread (the HTTP
 //! server and the bindings already run detector calls on blocking threads).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::lease::{project_lease, STORAGE_LEASE, TEACHER_LEASE};
 use super::pg_tls::{self, TlsSettings};
 use super::{project_blob, project_of_blob, ProjectRow, Write};
 use crate::error::{Error, Result};
@@ -69,14 +71,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PgStore {
     pool: Pool,
     location: String,
-    /// The lease every write must still hold, once [`PgStore::try_lease`] granted one.
-    fence: parking_lot::Mutex<Option<Fence>>,
+    /// The leases this store writes under, by name, once [`PgStore::try_lease`] granted them.
+    fences: parking_lot::Mutex<HashMap<String, Fence>>,
+    /// Whether writes are fenced by the leases of the projects they touch (and the `teacher` lease
+    /// for the shared teacher), rather than by the one storage lease ([`crate::LeaseScope`]).
+    per_project: AtomicBool,
+    /// Set once the storage lease was granted: every later write needs it, also once it was found
+    /// lost (and so forgotten).
+    storage_fenced: AtomicBool,
 }
 
-/// A lease held: its name, this holder, and the fencing token it was granted under.
+/// A lease held: this holder, and the fencing token it was granted under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fence {
-    name: String,
     owner: String,
     token: i64,
 }
@@ -122,8 +129,16 @@ impl PgStore {
         Ok(Self {
             pool,
             location,
-            fence: parking_lot::Mutex::new(None),
+            fences: parking_lot::Mutex::new(HashMap::new()),
+            per_project: AtomicBool::new(false),
+            storage_fenced: AtomicBool::new(false),
         })
+    }
+
+    /// Fences every later write by the leases of the projects it touches (and the `teacher` lease
+    /// for the shared teacher and its history) instead of the storage lease.
+    pub fn use_project_leases(&self) {
+        self.per_project.store(true, Ordering::SeqCst);
     }
 
     /// Takes or renews the lease `name` for `owner` for `ttl_secs` (server clock). A lease held by
@@ -146,65 +161,154 @@ impl PgStore {
         )?;
         if let Some(row) = granted {
             let token: i64 = row.get(0);
-            *self.fence.lock() = Some(Fence {
-                name: name.to_string(),
-                owner: owner.to_string(),
-                token,
-            });
+            if name == STORAGE_LEASE {
+                self.storage_fenced.store(true, Ordering::SeqCst);
+            }
+            self.fences.lock().insert(
+                name.to_string(),
+                Fence {
+                    owner: owner.to_string(),
+                    token,
+                },
+            );
             return Ok(LeaseAttempt::Granted { token });
         }
         holder(&mut *conn, name)
     }
 
-    /// Extends the lease this store holds by `ttl_secs`, only while it still has this holder and
-    /// token: a lease taken over in between stays lost (renewing must never take it back, since this
-    /// holder's state is then stale). `Err(LeaseHeld)` names who holds it now.
-    pub fn renew_lease(&self, ttl_secs: f64) -> Result<()> {
-        let fence = self
-            .fence
-            .lock()
-            .clone()
-            .ok_or_else(|| Error::storage("no lease to renew"))?;
-        let mut conn = self.conn()?;
-        let renewed = conn.execute(
-            "UPDATE ls_leases SET expires_at = clock_timestamp() + make_interval(secs => $4)
-             WHERE name = $1 AND owner = $2 AND token = $3",
-            &[&fence.name, &fence.owner, &fence.token, &ttl_secs],
-        )?;
-        if renewed == 1 {
-            return Ok(());
-        }
-        Err(lost(holder(&mut *conn, &fence.name)?))
+    /// The token of the lease `name` while this store holds it (as far as it knows: a lease taken
+    /// over shows at the next renewal or write).
+    pub fn held_token(&self, name: &str) -> Option<i64> {
+        self.fences.lock().get(name).map(|f| f.token)
     }
 
-    /// Lets the lease go (it expires now; the next holder's token is still larger). Writes are no
-    /// longer fenced by it.
+    /// Extends every lease this store holds by `ttl_secs`, in one statement, each only while it
+    /// still has this holder and token: a lease taken over in between stays lost (renewing must
+    /// never take it back, since this holder's state of it is then stale). Returns the leases found
+    /// lost, each with the [`Error::LeaseHeld`] naming who holds it now; they no longer fence writes.
+    pub fn renew_leases(&self, ttl_secs: f64) -> Result<Vec<(String, Error)>> {
+        let held: Vec<(String, Fence)> = self
+            .fences
+            .lock()
+            .iter()
+            .map(|(n, f)| (n.clone(), f.clone()))
+            .collect();
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = held.iter().map(|(n, _)| n.as_str()).collect();
+        let owners: Vec<&str> = held.iter().map(|(_, f)| f.owner.as_str()).collect();
+        let tokens: Vec<i64> = held.iter().map(|(_, f)| f.token).collect();
+        let mut conn = self.conn()?;
+        let rows = conn.query(
+            "UPDATE ls_leases l SET expires_at = clock_timestamp() + make_interval(secs => $4)
+             FROM unnest($1::text[], $2::text[], $3::int8[]) AS h (name, owner, token)
+             WHERE l.name = h.name AND l.owner = h.owner AND l.token = h.token
+             RETURNING l.name",
+            &[&names, &owners, &tokens, &ttl_secs],
+        )?;
+        let renewed: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        let mut lost_leases = Vec::new();
+        for (name, fence) in held {
+            if renewed.contains(&name) {
+                continue;
+            }
+            self.forget(&name, &fence);
+            lost_leases.push((name.clone(), lost(holder(&mut *conn, &name)?)));
+        }
+        Ok(lost_leases)
+    }
+
+    /// Drops the fence of `name` if it is still `fence` (a newer grant stays).
+    fn forget(&self, name: &str, fence: &Fence) {
+        let mut fences = self.fences.lock();
+        if fences.get(name) == Some(fence) {
+            fences.remove(name);
+        }
+    }
+
+    /// Lets every lease go (each expires now; a next holder's token is still larger). Writes are no
+    /// longer fenced by them.
     pub fn release_lease(&self) -> Result<()> {
-        let Some(fence) = self.fence.lock().take() else {
+        let names: Vec<String> = self.fences.lock().keys().cloned().collect();
+        for name in names {
+            self.release(&name)?;
+        }
+        Ok(())
+    }
+
+    /// Lets the lease `name` go, if this store holds it.
+    pub fn release(&self, name: &str) -> Result<()> {
+        let Some(fence) = self.fences.lock().remove(name) else {
             return Ok(());
         };
         self.conn()?.execute(
             "UPDATE ls_leases SET expires_at = clock_timestamp()
              WHERE name = $1 AND owner = $2 AND token = $3",
-            &[&fence.name, &fence.owner, &fence.token],
+            &[&name, &fence.owner, &fence.token],
         )?;
         Ok(())
     }
 
-    /// A transaction that holds the lease this store writes under (if any) until it ends.
-    fn fenced<'c>(&self, conn: &'c mut Connection) -> Result<postgres::Transaction<'c>> {
+    /// The leases a write must hold: the storage lease (once one was granted), or with project leases
+    /// those of the projects it touches and, for a global blob or the history, the teacher's.
+    fn leases_for<'a>(
+        &self,
+        projects: impl IntoIterator<Item = &'a str>,
+        global: bool,
+    ) -> Vec<String> {
+        if !self.per_project.load(Ordering::SeqCst) {
+            return if self.storage_fenced.load(Ordering::SeqCst) {
+                vec![STORAGE_LEASE.to_string()]
+            } else {
+                Vec::new()
+            };
+        }
+        let mut names: Vec<String> = projects.into_iter().map(project_lease).collect();
+        if global {
+            names.push(TEACHER_LEASE.to_string());
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// A transaction that holds the leases `needed` (see [`PgStore::leases_for`]) until it ends: each
+    /// must still have this holder and the token it was granted under, else the write is refused
+    /// with [`Error::LeaseHeld`] naming who holds it now.
+    fn fenced<'c>(
+        &self,
+        conn: &'c mut Connection,
+        needed: &[String],
+    ) -> Result<postgres::Transaction<'c>> {
         let mut tx = conn.transaction()?;
-        let fence = self.fence.lock().clone();
-        if let Some(fence) = fence {
-            let token: Option<i64> = tx
-                .query_opt(
-                    "SELECT token FROM ls_leases WHERE name = $1 AND owner = $2 FOR SHARE",
-                    &[&fence.name, &fence.owner],
-                )?
-                .map(|r| r.get(0));
-            if token != Some(fence.token) {
+        if needed.is_empty() {
+            return Ok(tx);
+        }
+        let expected: Vec<(&String, Option<Fence>)> = {
+            let fences = self.fences.lock();
+            needed.iter().map(|n| (n, fences.get(n).cloned())).collect()
+        };
+        let found: HashMap<String, (String, i64)> = tx
+            .query(
+                "SELECT name, owner, token FROM ls_leases WHERE name = ANY($1) FOR SHARE",
+                &[&needed],
+            )?
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect();
+        for (name, fence) in expected {
+            let holds = fence.as_ref().is_some_and(|f| {
+                found
+                    .get(name)
+                    .is_some_and(|(owner, token)| *owner == f.owner && *token == f.token)
+            });
+            if !holds {
                 drop(tx);
-                return Err(lost(holder(&mut *self.conn()?, &fence.name)?));
+                if let Some(f) = &fence {
+                    self.forget(name, f);
+                }
+                return Err(lost(holder(&mut *self.conn()?, name)?));
             }
         }
         Ok(tx)
@@ -234,7 +338,8 @@ impl PgStore {
         blobs: &[(&str, Vec<u8>)],
     ) -> Result<()> {
         let mut conn = self.conn()?;
-        let mut tx = self.fenced(&mut conn)?;
+        // A new project needs no lease of its own yet (its creator claims it next).
+        let mut tx = self.fenced(&mut conn, &self.leases_for([], false))?;
         let inserted = tx.execute(
             "INSERT INTO ls_projects (id, json) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
             &[&id, &json],
@@ -258,7 +363,7 @@ impl PgStore {
     /// See [`super::Store::rotate_key`].
     pub fn rotate_key(&self, id: &str, old: &KeyHash, new: &KeyHash, json: &[u8]) -> Result<()> {
         let mut conn = self.conn()?;
-        let mut tx = self.fenced(&mut conn)?;
+        let mut tx = self.fenced(&mut conn, &self.leases_for([id], false))?;
         tx.execute("DELETE FROM ls_keys WHERE hash = $1", &[&old.0.as_slice()])?;
         tx.execute(
             "INSERT INTO ls_keys (hash, project_id) VALUES ($1, $2)",
@@ -275,7 +380,7 @@ impl PgStore {
     /// See [`super::Store::delete_project`]: the key and blobs go with the project (cascade).
     pub fn delete_project(&self, id: &str, key: &KeyHash) -> Result<()> {
         let mut conn = self.conn()?;
-        let mut tx = self.fenced(&mut conn)?;
+        let mut tx = self.fenced(&mut conn, &self.leases_for([id], false))?;
         tx.execute("DELETE FROM ls_keys WHERE hash = $1", &[&key.0.as_slice()])?;
         tx.execute("DELETE FROM ls_projects WHERE id = $1", &[&id])?;
         tx.commit()?;
@@ -284,8 +389,19 @@ impl PgStore {
 
     /// See [`super::Store::commit`].
     pub fn commit(&self, writes: &[Write]) -> Result<()> {
+        let projects = writes.iter().filter_map(|w| match w {
+            Write::Project { id, .. } => Some(id.as_str()),
+            Write::Blob { name, .. } | Write::RemoveBlob { name } => project_of_blob(name),
+        });
+        let global = writes.iter().any(|w| match w {
+            Write::Project { .. } => false,
+            Write::Blob { name, .. } | Write::RemoveBlob { name } => {
+                project_of_blob(name).is_none()
+            }
+        });
+        let needed = self.leases_for(projects, global);
         let mut conn = self.conn()?;
-        let mut tx = self.fenced(&mut conn)?;
+        let mut tx = self.fenced(&mut conn, &needed)?;
         let live = lock_live_projects(&mut tx, writes)?;
         let upsert = tx.prepare(UPSERT_BLOB)?;
         for w in writes {
@@ -370,7 +486,7 @@ impl PgStore {
     /// See [`super::Store::append_history`].
     pub fn append_history(&self, json: &[u8]) -> Result<u64> {
         let mut conn = self.conn()?;
-        let mut tx = self.fenced(&mut conn)?;
+        let mut tx = self.fenced(&mut conn, &self.leases_for([], true))?;
         let row = tx.query_one(
             "INSERT INTO ls_history (json) VALUES ($1) RETURNING seq",
             &[&json],
@@ -386,6 +502,39 @@ impl PgStore {
             .conn()?
             .query("SELECT json FROM ls_history ORDER BY seq", &[])?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+/// A project's record (JSON bytes) and one of its blobs, if present.
+pub type StoredProject = (Vec<u8>, Option<Vec<u8>>);
+
+impl PgStore {
+    /// One project's record (JSON) and its blob `part`, if the project exists.
+    pub fn project_with_blob(&self, id: &str, part: &str) -> Result<Option<StoredProject>> {
+        let row = self.conn()?.query_opt(
+            "SELECT p.json, b.bytes FROM ls_projects p \
+             LEFT JOIN ls_blobs b ON b.name = p.id || $2 WHERE p.id = $1",
+            &[&id, &format!("/{part}")],
+        )?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// The project a key hash belongs to, if any.
+    pub fn project_of_key(&self, key: &KeyHash) -> Result<Option<String>> {
+        let row = self.conn()?.query_opt(
+            "SELECT project_id FROM ls_keys WHERE hash = $1",
+            &[&key.0.as_slice()],
+        )?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// The sequence number of the newest teacher update record (0: none yet).
+    pub fn newest_history(&self) -> Result<u64> {
+        let seq: i64 = self
+            .conn()?
+            .query_one("SELECT coalesce(max(seq), 0) FROM ls_history", &[])?
+            .get(0);
+        u64::try_from(seq).map_err(|_| Error::storage(format!("negative history number {seq}")))
     }
 }
 

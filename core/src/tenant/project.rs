@@ -396,7 +396,14 @@ pub struct ProjectState {
     /// Why training waits, when it does.
     pub waiting_reason: Option<String>,
     verdicts: VecDeque<SessionVerdict>,
+    /// Local template id → the teacher's token, for the teacher generation in `teacher_tokens_of`
+    /// (another instance's teacher update brings another vocabulary: its ids are looked up again).
     teacher_tokens: HashMap<u32, u32>,
+    teacher_tokens_of: u64,
+    /// The fencing token of the project's lease this state was read under, on a shared database
+    /// with project leases (`None`: not held; the next call takes the lease and reads the project
+    /// back from the database).
+    pub lease_token: Option<i64>,
     template_counts: HashMap<u32, u64>,
     max_sequences: usize,
     /// The configured `anomaly_threshold`: session verdicts are cut where lines are.
@@ -482,6 +489,8 @@ impl ProjectState {
             waiting_reason: None,
             verdicts: VecDeque::new(),
             teacher_tokens: HashMap::new(),
+            teacher_tokens_of: 0,
+            lease_token: None,
             template_counts,
             max_sequences: config.max_training_sequences,
             anomaly_threshold: config.anomaly_threshold as f32,
@@ -1418,6 +1427,10 @@ impl ProjectState {
         match scorer {
             Scorer::Student(s) => s.token_of_local.get(&local).copied().unwrap_or(UNK),
             Scorer::Teacher(t) => {
+                if self.teacher_tokens_of != t.generation {
+                    self.teacher_tokens.clear();
+                    self.teacher_tokens_of = t.generation;
+                }
                 let token = match self.teacher_tokens.get(&local) {
                     Some(&tok) => tok,
                     None => {

@@ -7,6 +7,7 @@
 //! and swapped in atomically.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -488,13 +489,14 @@ impl Inner {
     fn train_student_inner(&self, project_id: &str, job: &JobHandle) -> Result<()> {
         let started = Instant::now();
         let slot = self.project_slot(project_id)?;
-        let (data, profile, version) = {
+        let (data, profile, version, tenure) = {
             let mut st = slot.lock();
             st.load_samples(&self.store)?;
             (
                 snapshot(&st, None, self.clock.now()),
                 st.samples().map(Samples::profile).unwrap_or_default(),
                 st.record.students_trained + 1,
+                st.lease_token,
             )
         };
         let seed = self.config.seed ^ version;
@@ -521,14 +523,18 @@ impl Inner {
         let project_global: Vec<TrainSequence> = data.sequences.iter().map(to_global).collect();
         let teacher_model = {
             let mut core = self.teacher.lock();
+            // The first teacher, unless another instance published one meanwhile.
+            let first = core.model.is_none()
+                && self.with_teacher_lease(&mut core, |core| {
+                    if core.model.is_some() {
+                        return Ok(false);
+                    }
+                    self.retrain_teacher(core, job, "first-distillation", 0.0, 0.5)?;
+                    Ok(true)
+                })?;
             match &core.model {
-                None => {
-                    self.retrain_teacher(&mut core, job, "first-distillation", 0.0, 0.5)?;
-                    core.model
-                        .as_ref()
-                        .ok_or_else(|| Error::model("teacher has no trained model"))?
-                        .deep_copy()?
-                }
+                None => return Err(Error::model("teacher has no trained model")),
+                Some(fresh) if first => fresh.deep_copy()?,
                 Some(shared) => {
                     let mut copy = shared.deep_copy()?;
                     drop(core);
@@ -681,7 +687,9 @@ impl Inner {
             template_share,
         };
         let mut st = slot.lock();
-        if st.deleted {
+        // Deleted, or read back under another lease (another instance served the project meanwhile):
+        // this student was trained on a state that is gone.
+        if st.deleted || st.lease_token != tenure {
             return Err(Error::Cancelled);
         }
         st.record.has_student = true;
@@ -1006,11 +1014,19 @@ impl Inner {
         }
         let me = self.self_ref.upgrade().ok_or(Error::Closed)?;
         let trigger = trigger.to_string();
+        let seen = self.known_history.load(Ordering::SeqCst);
         let job = self
             .jobs
             .submit(format!("teacher-update:{trigger}"), move |job| {
                 let mut core = me.teacher.lock();
-                me.retrain_teacher(&mut core, job, &trigger, 0.0, 1.0)
+                me.with_teacher_lease(&mut core, |core| {
+                    // Another instance made the scheduled update since it was submitted here (its
+                    // teacher was read back): not made twice.
+                    if trigger == "scheduled" && me.known_history.load(Ordering::SeqCst) > seen {
+                        return Ok(());
+                    }
+                    me.retrain_teacher(core, job, &trigger, 0.0, 1.0)
+                })
             })?;
         *slot = Some(job.clone());
         Ok(job)
