@@ -23,14 +23,15 @@ fi
 echo "== crash consistency: SIGKILL at random points (release, ${LOGSENTINEL_CRASH_KILLS:-50} kills)"
 cargo test --release -p logsentinel --test crash -- --ignored --exact kill_nine_at_random_points --nocapture
 
-# The same kills on a shared PostgreSQL database: the killed child holds its lease, the checking
-# instance takes it over once it expires (issue 24).
+# The same kills on a shared PostgreSQL database: the killed child holds its lease (the database's,
+# then with project leases each project's and the teacher's), the checking instance takes it over once
+# it expires (issue 24). One run after the other.
 pg_kills="${LOGSENTINEL_PG_CRASH_KILLS:-20}"
-echo "== crash consistency on PostgreSQL: SIGKILL of the lease holder, the next instance takes over (release, $pg_kills kills)"
+echo "== crash consistency on PostgreSQL: SIGKILL of the lease holder, the next instance takes over (release, $pg_kills kills, storage lease then project leases)"
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [[ "${CI:-}" == true ]]; then
   LOGSENTINEL_CRASH_KILLS="$pg_kills" scripts/test-postgres.sh -- \
-    cargo test --release -p logsentinel --test crash -- --ignored --exact \
-    kill_nine_at_random_points_on_postgres --nocapture
+    cargo test --release -p logsentinel --test crash -- --ignored \
+    kill_nine_at_random_points_on_postgres --nocapture --test-threads=1
 else
   echo "skipped: no PostgreSQL server binaries (apt-get install postgresql)"
 fi
