@@ -174,6 +174,18 @@ impl TenantDetector {
             } else {
                 lease::take(shared, &holder, &config)?;
             }
+            if let Some(owner) = shared.other_scope_holder(&holder, per_project)? {
+                shared.release_lease()?;
+                return Err(Error::InvalidConfig {
+                    name: "LEASE_SCOPE".into(),
+                    reason: format!(
+                        "{} serves this database with LEASE_SCOPE={}: every instance of one \
+                         database needs the same scope",
+                        crate::store::postgres_store::public_owner(&owner),
+                        if per_project { "storage" } else { "project" }
+                    ),
+                });
+            }
         }
         let known_history = match store.shared() {
             Some(shared) if per_project => shared.newest_history()?,

@@ -321,6 +321,14 @@ fn one_instance_holds_the_database_others_are_told_who_and_take_over_when_it_clo
         .kind(),
         ErrorKind::LeaseHeld
     );
+    // An instance leasing projects one by one would write beside the holder: refused.
+    let mixed = TenantDetector::open(fleet_member(&url, "pod-f:8080", 0.0));
+    assert!(
+        matches!(&mixed, Err(Error::InvalidConfig { name, reason })
+            if name == "LEASE_SCOPE" && reason.contains("pod-a:8080")),
+        "{:?}",
+        mixed.err()
+    );
     a.detect(&key, LogRecord::new("GET /index.html 200"))
         .unwrap();
     // A standby waiting for the lease gets it as soon as the holder closes, with what it committed.
@@ -417,6 +425,14 @@ fn with_project_leases_instances_share_a_database_each_tenant_served_by_one_at_a
     let api = b.create_project(NewProject::named("api")).unwrap().api_key;
     a.detect(&web, line()).unwrap();
     b.detect(&api, line()).unwrap();
+    // An instance of the other scope is refused rather than let write beside them.
+    let mixed = TenantDetector::open(instance(&url, "pod-s:8080", 0.0));
+    assert!(
+        matches!(&mixed, Err(Error::InvalidConfig { name, reason })
+            if name == "LEASE_SCOPE" && reason.contains("pod-")),
+        "{:?}",
+        mixed.err()
+    );
     // Past several times-to-live: each holder renews what it holds; the other is told who, so a
     // router can forward.
     for _ in 0..3 {

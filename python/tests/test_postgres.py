@@ -68,3 +68,24 @@ def test_a_second_detector_is_told_which_instance_holds_the_database() -> None:
 def test_a_storage_url_that_is_not_postgres_is_a_config_error() -> None:
     with pytest.raises(logsentinel.InvalidConfig, match="STORAGE_URL"):
         TenantDetector(config=TINY, storage_url="mysql://db/logs")
+
+
+def test_with_project_leases_detectors_share_the_database_each_project_held_by_one() -> None:
+    a = shared("py-fleet-a:8000", lease_scope="project")
+    b = shared("py-fleet-b:8000", lease_scope="project")
+    try:
+        assert a.config["lease_scope"] == "project"
+        p = a.create_project("fleet-web")
+        a.detect(p.api_key, "GET /index.html 200")
+        # The other detector finds the project, and is told which instance holds it.
+        with pytest.raises(logsentinel.LeaseHeld) as held:
+            b.detect(p.api_key, "GET /index.html 200")
+        assert held.value.owner == "py-fleet-a:8000"
+    finally:
+        a.close()
+    # Released on close: the other detector takes the project over with what was acknowledged.
+    try:
+        b.detect(p.api_key, "GET /index.html 200")
+        assert b.status(p.api_key).log_count == 2
+    finally:
+        b.close()

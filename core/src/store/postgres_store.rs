@@ -528,6 +528,20 @@ impl PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// An instance other than `owner` holding a live lease of the other scope: the storage lease
+    /// when `per_project`, else a project's or the teacher's. Instances of one database must share
+    /// one [`crate::LeaseScope`]; this finds one that does not.
+    pub fn other_scope_holder(&self, owner: &str, per_project: bool) -> Result<Option<String>> {
+        let row = self.conn()?.query_opt(
+            "SELECT owner FROM ls_leases
+             WHERE expires_at > clock_timestamp() AND owner <> $1
+               AND (CASE WHEN $2 THEN name = $3 ELSE name <> $3 END)
+             LIMIT 1",
+            &[&owner, &per_project, &STORAGE_LEASE],
+        )?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// The sequence number of the newest teacher update record (0: none yet).
     pub fn newest_history(&self) -> Result<u64> {
         let seq: i64 = self
