@@ -283,7 +283,8 @@ impl Inner {
     }
 
     /// Reads the teacher back when another instance published an update (the history moved past
-    /// the one this instance's teacher reflects). Called from the lease thread.
+    /// the one this instance's teacher reflects). Called from the lease thread; skipped while a
+    /// teacher training of this instance holds the model.
     pub(crate) fn follow_teacher_updates(&self) -> Result<()> {
         let Some(shared) = self.project_leases() else {
             return Ok(());
@@ -291,8 +292,12 @@ impl Inner {
         if shared.newest_history()? <= self.known_history.load(Ordering::SeqCst) {
             return Ok(());
         }
-        // Waits for a teacher training of this instance (which holds the model's lock throughout).
-        let mut core = self.teacher.lock();
+        // A teacher training of this instance holds the model's lock while it waits for the teacher
+        // lease and trains; it reads the published teacher back itself once it has the lease. The
+        // lease thread must not wait for it: its renewals keep every project lease alive.
+        let Some(mut core) = self.teacher.try_lock() else {
+            return Ok(());
+        };
         self.adopt_stored_teacher(shared, &mut core)
     }
 
