@@ -483,6 +483,10 @@ impl TenantDetector {
             job.cancel();
         }
         inner.store.delete_project(project_id, &st.key_hash)?;
+        if let Some(shared) = inner.project_leases() {
+            // Nothing of it is left to write: stop renewing its lease.
+            shared.release(&lease::project_lease(project_id))?;
+        }
         Ok(())
     }
 

@@ -292,6 +292,14 @@ impl Inner {
         if shared.newest_history()? <= self.known_history.load(Ordering::SeqCst) {
             return Ok(());
         }
+        // An update records its history before its schedule and version: read it back once its
+        // writer let the teacher lease go (or the lease expired), never half-way.
+        if shared
+            .lease_holder(TEACHER_LEASE)?
+            .is_some_and(|owner| owner != self.holder)
+        {
+            return Ok(());
+        }
         // A teacher training of this instance holds the model's lock while it waits for the teacher
         // lease and trains; it reads the published teacher back itself once it has the lease. The
         // lease thread must not wait for it: its renewals keep every project lease alive.

@@ -465,15 +465,23 @@ fn with_project_leases_instances_share_a_database_each_tenant_served_by_one_at_a
     let web2 = b.rotate_key(&web).unwrap();
     let c = TenantDetector::open(fleet_member(&url, "pod-c:8080", 5.0)).unwrap();
     assert_eq!(held_by(c.detect(&web2, line()).map(|_| ())), "pod-b:8080");
-    b.delete_project(
-        &b.list_projects()
-            .unwrap()
-            .into_iter()
-            .find(|p| p.project_name == "api")
-            .unwrap()
-            .project_id,
-    )
-    .unwrap();
+    let api_id = b
+        .list_projects()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.project_name == "api")
+        .unwrap()
+        .project_id;
+    b.delete_project(&api_id).unwrap();
+    // A deleted project's lease is let go, not renewed for nothing.
+    let live: i64 = sql(&url)
+        .query_one(
+            "SELECT count(*) FROM ls_leases WHERE name = $1 AND expires_at > clock_timestamp()",
+            &[&format!("project/{api_id}")],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 0);
     b.close().unwrap();
     // `c` waits (up to 5 s) for the project's lease, then reads it back.
     assert!(matches!(c.detect(&web, line()), Err(Error::InvalidApiKey)));

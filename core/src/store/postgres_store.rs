@@ -542,6 +542,14 @@ impl PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// Who holds the lease `name` now, if anyone (an expired lease is nobody's).
+    pub fn lease_holder(&self, name: &str) -> Result<Option<String>> {
+        Ok(match holder(&mut *self.conn()?, name)? {
+            LeaseAttempt::Held { owner, .. } => Some(owner),
+            LeaseAttempt::Granted { .. } => None,
+        })
+    }
+
     /// The sequence number of the newest teacher update record (0: none yet).
     pub fn newest_history(&self) -> Result<u64> {
         let seq: i64 = self
