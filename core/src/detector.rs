@@ -12,7 +12,6 @@ use crate::config::{Config, DeviceKind, LeaseScope};
 use crate::error::{Error, Result};
 use crate::model::ensemble::TeacherView;
 use crate::model::vocab::GlobalVocab;
-use crate::parse::TemplateMiner;
 use crate::store::{global_blob, lease, project_blob, Store, Write};
 use crate::tenant::feedback::{Feedback, FeedbackScope, FeedbackTarget, NewFeedback};
 use crate::tenant::incident::{Incident, IncidentState};
@@ -208,12 +207,9 @@ impl TenantDetector {
         }
         let mut projects = HashMap::new();
         for (id, json, miner) in store.projects_with_blob("miner")? {
-            let record: ProjectRecord = serde_json::from_slice(&json)?;
-            let miner: Option<TemplateMiner> =
-                miner.map(|b| serde_json::from_slice(&b)).transpose()?;
             // Samples stay in storage until the project is fed (thousands of idle projects open fast
             // and small).
-            let state = ProjectState::new(record, miner, None, &config)?;
+            let state = crate::fleet::state_from_storage(&json, miner, &config)?;
             projects.insert(id, Arc::new(Mutex::new(state)));
         }
         let keys = store.keys()?.into_iter().collect();
