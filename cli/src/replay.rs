@@ -68,6 +68,9 @@ struct LineOut<'a> {
     pattern: Option<&'a str>,
     incident_id: Option<u64>,
     feedback_id: Option<u64>,
+    /// Each ensemble component's calibrated score (0.5 at its threshold), so a reader can tell which
+    /// one flagged the line.
+    components: logsentinel::Components,
 }
 
 #[derive(Serialize)]
@@ -292,6 +295,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplaySummary, Error> {
                         pattern: d.pattern.as_deref(),
                         incident_id: d.incident_id,
                         feedback_id: d.feedback_id,
+                        components: d.components,
                     },
                 )?;
                 w.write_all(b"\n")?;

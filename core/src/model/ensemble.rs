@@ -7,7 +7,7 @@
 //! every component audible (a strong rule hit is never averaged away by a quiet model) while the
 //! per-component calibration keeps a noisy one from dominating.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -125,6 +125,26 @@ pub struct Student {
     pub profile: Profile,
     /// Share of warmup lines per local template (for rarity features).
     pub template_share: HashMap<u32, f32>,
+    /// Local templates the student learned from fewer than [`MIN_LEARNED_OCCURRENCES`] lines (see
+    /// [`Student::knows_context_of`]).
+    pub thin_templates: HashSet<u32>,
+}
+
+/// Fewest training lines of a template before the sequence model's surprise at it is evidence: one
+/// occurrence is an accident and two a coincidence, the support [`RECURRING_SHAPE_SUPPORT`] asks of a
+/// recurring session shape.
+///
+/// [`RECURRING_SHAPE_SUPPORT`]: crate::model::shape::RECURRING_SHAPE_SUPPORT
+pub const MIN_LEARNED_OCCURRENCES: usize = crate::model::shape::RECURRING_SHAPE_SUPPORT as usize;
+
+impl Student {
+    /// Whether the student learned enough lines of local template `template` to know where it
+    /// belongs. Of a template it saw once or twice it learned only that the template is rare, so its
+    /// surprise there repeats what rarity (the session shape, which lets rarity wear off) already
+    /// judges, and says nothing of the order.
+    pub fn knows_context_of(&self, template: u32) -> bool {
+        !self.thin_templates.contains(&template)
+    }
 }
 
 /// Everything stored with a student besides its weights.
@@ -142,6 +162,10 @@ pub struct StudentMeta {
     pub profile: Profile,
     /// Template shares.
     pub template_share: HashMap<u32, f32>,
+    /// Local templates learned from fewer than [`MIN_LEARNED_OCCURRENCES`] lines (empty in students
+    /// stored before it was recorded: every template counts as learned).
+    #[serde(default)]
+    pub thin_templates: Vec<u32>,
     /// Version (students trained so far for the project, this one included).
     pub version: u64,
 }

@@ -21,6 +21,11 @@ use serde::{Deserialize, Serialize};
 /// fewer sessions than that may come from the contaminated ones alone, so seeing it is no proof that it
 /// is normal.
 pub const RARE_SESSION_SHARE: f32 = 0.03;
+/// Rarity is news only in a project where at most this share of the warmup's complete sessions hold a
+/// rare template: over three times the contamination [`RARE_SESSION_SHARE`] allows for. Where more do
+/// (many event types, short sessions), holding a rare template is the project's ordinary business,
+/// and the check would flag that share of its normal sessions.
+pub const MAX_RARE_HOLDING_SHARE: f32 = 0.10;
 /// At or above this share of sessions holding it, a template is expected in every session.
 pub const COMMON_SESSION_SHARE: f32 = 0.98;
 /// Share of the sessions holding either template in which two counts must be equal to be tied.
@@ -64,6 +69,10 @@ pub struct SessionShape {
     /// Warmup sessions, complete or not, holding each template.
     #[serde(default)]
     pub seen_presence: HashMap<u32, u32>,
+    /// Share of the complete warmup sessions holding a rare template (see
+    /// [`SessionShape::rarity_is_news`]; 0 in shapes stored before it was measured).
+    #[serde(default)]
+    pub rare_holding_share: f32,
 }
 
 /// What the shape says about one session.
@@ -161,7 +170,27 @@ impl SessionShape {
             recurring,
             seen_sessions: 0,
             seen_presence: HashMap::new(),
+            rare_holding_share: 0.0,
         }
+    }
+
+    /// Measures on the complete warmup sessions `vectors` how many hold a rare template (call after
+    /// [`SessionShape::with_seen`], which decides what is rare).
+    pub fn with_rare_holding(mut self, vectors: &[CountVector]) -> Self {
+        if self.is_ready() && !vectors.is_empty() {
+            let holding = vectors
+                .iter()
+                .filter(|v| v.iter().any(|&(t, c)| c > 0 && self.is_rare(t)))
+                .count();
+            self.rare_holding_share = holding as f32 / vectors.len() as f32;
+        }
+        self
+    }
+
+    /// Whether holding a rare template sets a session apart in this project (see
+    /// [`MAX_RARE_HOLDING_SHARE`]).
+    pub fn rarity_is_news(&self) -> bool {
+        self.rare_holding_share <= MAX_RARE_HOLDING_SHARE
     }
 
     /// Adds the presence counts of every warmup session (complete or still open) for rarity.
@@ -302,5 +331,41 @@ mod tests {
         assert!(!shape.is_rare(4));
         assert!(shape.is_rare(0), "the unknown template is always rare");
         assert_eq!(shape.judge(&[1, 2, 3, 2, 3, 2, 3, 7, 5]).rare, vec![7]);
+    }
+
+    #[test]
+    fn rarity_is_news_only_where_few_warmup_sessions_hold_a_rare_template() {
+        // 2% contamination with a rare event: rarity sets those sessions apart.
+        let few: Vec<CountVector> = (0..100)
+            .map(|i| {
+                let mut s = normal(i);
+                if i < 2 {
+                    s.push(7);
+                }
+                count_vector(&s)
+            })
+            .collect();
+        let shape = SessionShape::fit(&few).with_rare_holding(&few);
+        assert!((shape.rare_holding_share - 0.02).abs() < 1e-6);
+        assert!(shape.rarity_is_news());
+        // A project of many event types: a third of its sessions hold one of 50 rare templates.
+        let many: Vec<CountVector> = (0..150)
+            .map(|i| {
+                let mut s = normal(i);
+                if i % 3 == 0 {
+                    s.push(100 + (i as u32 / 3));
+                }
+                count_vector(&s)
+            })
+            .collect();
+        let shape = SessionShape::fit(&many).with_rare_holding(&many);
+        assert!(
+            shape.rare_holding_share > 0.3,
+            "{}",
+            shape.rare_holding_share
+        );
+        assert!(!shape.rarity_is_news());
+        // Shapes stored before the share was measured keep judging rarity.
+        assert!(SessionShape::fit(&many).rarity_is_news());
     }
 }

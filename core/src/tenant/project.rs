@@ -278,10 +278,12 @@ impl Samples {
 
     fn fit_shape(&self) -> SessionShape {
         let shapes: Vec<CountVector> = self.shapes.iter().cloned().collect();
-        SessionShape::fit(&shapes).with_seen(
-            self.warmup_sessions as usize,
-            &self.warmup_template_sessions,
-        )
+        SessionShape::fit(&shapes)
+            .with_seen(
+                self.warmup_sessions as usize,
+                &self.warmup_template_sessions,
+            )
+            .with_rare_holding(&shapes)
     }
 
     /// The project's base failure rate over its warmup lines.
@@ -898,7 +900,20 @@ impl ProjectState {
                 .map(|r| thresholds.forest.calibrate(r))
                 .unwrap_or(0.0);
             let teacher_unknown = matches!(scorer, Scorer::Teacher(_)) && p.unknown;
+            // A template the student learned from a line or two (thin), or none: the models have
+            // nothing to tell it by but its rarity, which the session shape and the novelty judge
+            // (and let wear off). Their surprise there is no evidence of its own.
+            let thin = match (&scorer, &p.template) {
+                (Scorer::Student(s), Some(t)) => !s.knows_context_of(t.template_id),
+                _ => false,
+            };
+            let forest = if p.template.is_none() || thin {
+                forest.min(p.novelty)
+            } else {
+                forest
+            };
             let sequence = match &score {
+                Some(_) if thin => 0.0,
                 // A template no model knows is only as surprising as the project's template set is
                 // settled: on a project whose warmup kept finding new templates (few lines per
                 // template), one more new template is expected, not an anomaly.
@@ -908,10 +923,13 @@ impl ProjectState {
                 Some(s) if !teacher_unknown => thresholds.sequence_nll.calibrate(s.nll),
                 _ => p.novelty,
             };
+            // What the rules say of the line as of a known event: a never-seen event's rules count at
+            // full severity (below), but a flag only that gives is the novelty's, which wears off.
+            let rules_as_known = profile.rules_score(&p.hits);
             let mut rules = if p.template.is_none() && phase == Phase::Active && !p.worn_off {
                 profile.rules_score_novel(&p.hits)
             } else {
-                profile.rules_score(&p.hits)
+                rules_as_known
             };
             // A client already caught attacking in this session: its later requests are part of the
             // attack (scanners crawl ordinary-looking pages between payloads). The client is the
@@ -956,8 +974,15 @@ impl ProjectState {
             let is_anomaly = anomaly_score >= cut;
             // Flagged for more than the novelty of an unmatched template: the session is not in
             // ordinary company (see `model::novelty`).
-            let flagged_known =
-                forest >= cut || rules >= cut || (sequence >= cut && p.template.is_some());
+            let rules_as_known = if tainted {
+                rules_as_known.max(TAINT_SCORE)
+            } else {
+                rules_as_known
+            };
+            let learned = p.template.is_some() && !thin;
+            let flagged_known = (forest >= cut && learned)
+                || rules_as_known >= cut
+                || (sequence >= cut && p.template.is_some());
             let (mut reasons, mut cause) =
                 self.reasons(&p, score.as_ref(), &components, &scorer, ctx.vocab, profile);
             if taint_only {
@@ -1672,6 +1697,11 @@ impl ProjectState {
         };
         if phase == Phase::Active && whole && profile.shape.is_ready() {
             self.wear_off(&s, &mut judged, end_score, scorer);
+        }
+        // Where holding a rare template is the project's ordinary business, rarity is no verdict
+        // (it still fed the wear-off window above; a never-seen line is judged on its own novelty).
+        if !profile.shape.rarity_is_news() {
+            judged.rare.clear();
         }
         let missing_ids: Vec<u32> = if profile.shape.is_ready() {
             judged.missing.clone()

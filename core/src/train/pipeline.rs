@@ -18,7 +18,9 @@ use crate::config::{Config, ModelDims};
 use crate::detector::{Inner, ProjectSlot};
 use crate::error::{Error, Result};
 use crate::model::calibrate::Threshold;
-use crate::model::ensemble::{Student, StudentMeta, TeacherView, Thresholds};
+use crate::model::ensemble::{
+    Student, StudentMeta, TeacherView, Thresholds, MIN_LEARNED_OCCURRENCES,
+};
 use crate::model::features::feature_vector;
 use crate::model::forest::{ForestConfig, IsolationForest};
 use crate::model::infer::InferenceModel;
@@ -247,6 +249,23 @@ fn surprise_floor(fpr: f64) -> f32 {
     (-(fpr.max(1e-12)).ln() as f32).max(MIN_SURPRISE_NLL)
 }
 
+/// The project's templates held by fewer than [`MIN_LEARNED_OCCURRENCES`] lines of the training
+/// sequences, sorted.
+fn thin_templates(data: &ProjectData) -> Vec<u32> {
+    let mut lines: HashMap<u32, usize> = HashMap::new();
+    for t in data.sequences.iter().flat_map(|s| &s.templates) {
+        *lines.entry(*t).or_insert(0) += 1;
+    }
+    let mut thin: Vec<u32> = data
+        .templates
+        .iter()
+        .map(|(t, _)| *t)
+        .filter(|t| lines.get(t).copied().unwrap_or(0) < MIN_LEARNED_OCCURRENCES)
+        .collect();
+    thin.sort_unstable();
+    thin
+}
+
 /// Mean number of lines per session, for turning a per-session false-positive target into a per-line
 /// one where lines are scored one by one.
 fn mean_session_len(seqs: &[StoredSequence]) -> f64 {
@@ -452,6 +471,7 @@ impl Inner {
             thresholds: meta.thresholds,
             profile: meta.profile,
             template_share: meta.template_share,
+            thin_templates: meta.thin_templates.into_iter().collect(),
         })
     }
 
@@ -660,7 +680,9 @@ impl Inner {
                 .map(|t| (t.id, t.count as f32 / total as f32))
                 .collect()
         };
+        let thin_templates = thin_templates(&data);
         let meta = StudentMeta {
+            thin_templates: thin_templates.clone(),
             config: cfg,
             local_of_token: local_of_token.clone(),
             forest: forest.clone(),
@@ -685,6 +707,7 @@ impl Inner {
             thresholds,
             profile,
             template_share,
+            thin_templates: thin_templates.into_iter().collect(),
         };
         let mut st = slot.lock();
         // Deleted, or read back under another lease (another instance served the project meanwhile):
