@@ -282,6 +282,17 @@ mod tests {
         v
     }
 
+    /// `n` normal sessions, session `i` also holding the template `extra(i)` gives.
+    fn sessions(n: usize, extra: impl Fn(usize) -> Option<u32>) -> Vec<CountVector> {
+        (0..n)
+            .map(|i| {
+                let mut s = normal(i);
+                s.extend(extra(i));
+                count_vector(&s)
+            })
+            .collect()
+    }
+
     #[test]
     fn rare_missing_and_broken_ties_are_found() {
         let mut vecs: Vec<CountVector> = (0..200).map(|i| count_vector(&normal(i))).collect();
@@ -317,15 +328,7 @@ mod tests {
     fn a_template_held_by_fewer_sessions_than_the_contamination_is_rare() {
         // 100 sessions: template 7 in 2 of them (as a handful of anomalous sessions would hold it),
         // template 4 in a third of them.
-        let vecs: Vec<CountVector> = (0..100)
-            .map(|i| {
-                let mut s = normal(i);
-                if i < 2 {
-                    s.push(7);
-                }
-                count_vector(&s)
-            })
-            .collect();
+        let vecs = sessions(100, |i| (i < 2).then_some(7));
         let shape = SessionShape::fit(&vecs);
         assert!(shape.is_rare(7));
         assert!(!shape.is_rare(4));
@@ -336,28 +339,12 @@ mod tests {
     #[test]
     fn rarity_is_news_only_where_few_warmup_sessions_hold_a_rare_template() {
         // 2% contamination with a rare event: rarity sets those sessions apart.
-        let few: Vec<CountVector> = (0..100)
-            .map(|i| {
-                let mut s = normal(i);
-                if i < 2 {
-                    s.push(7);
-                }
-                count_vector(&s)
-            })
-            .collect();
+        let few = sessions(100, |i| (i < 2).then_some(7));
         let shape = SessionShape::fit(&few).with_rare_holding(&few);
         assert!((shape.rare_holding_share - 0.02).abs() < 1e-6);
         assert!(shape.rarity_is_news());
         // A project of many event types: a third of its sessions hold one of 50 rare templates.
-        let many: Vec<CountVector> = (0..150)
-            .map(|i| {
-                let mut s = normal(i);
-                if i % 3 == 0 {
-                    s.push(100 + (i as u32 / 3));
-                }
-                count_vector(&s)
-            })
-            .collect();
+        let many = sessions(150, |i| (i % 3 == 0).then_some(100 + i as u32 / 3));
         let shape = SessionShape::fit(&many).with_rare_holding(&many);
         assert!(
             shape.rare_holding_share > 0.3,
