@@ -974,15 +974,11 @@ impl ProjectState {
             let is_anomaly = anomaly_score >= cut;
             // Flagged for more than the novelty of an unmatched template: the session is not in
             // ordinary company (see `model::novelty`).
-            let rules_as_known = if tainted {
-                rules_as_known.max(TAINT_SCORE)
-            } else {
-                rules_as_known
-            };
+            // (The models' scores of a template they never learned are its novelty, see `thin`.)
             let learned = p.template.is_some() && !thin;
-            let flagged_known = (forest >= cut && learned)
-                || rules_as_known >= cut
-                || (sequence >= cut && p.template.is_some());
+            let taint = if tainted { TAINT_SCORE } else { 0.0 };
+            let flagged_known =
+                (learned && forest.max(sequence) >= cut) || rules_as_known.max(taint) >= cut;
             let (mut reasons, mut cause) =
                 self.reasons(&p, score.as_ref(), &components, &scorer, ctx.vocab, profile);
             if taint_only {
